@@ -1,0 +1,323 @@
+r"""Estimate ``p`` and ``b`` at structural positions from real teacher/reference log-probs.
+
+At each structural position (an opening brace, a key's quote, a comma between list items)
+the vocabulary splits into two equivalence classes: the tokens that keep the output
+contract-valid (``valid``) and the rest.  The teacher's mass on the valid class is ``p``,
+the reference's (warm start's) is ``b``; :meth:`Estimate.solve` passes them to
+:func:`cliff.solve`.  Both masses *and their complements* are computed in log space with
+``logsumexp`` over the tokens of each class, so a tail mass of ``1e-30`` is kept exactly
+even where ``p`` itself rounds to ``1.0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import logsumexp
+
+if TYPE_CHECKING:
+    from cliff._bernoulli import SolveResult
+    from cliff._kary import KaryResult
+
+__all__ = ["Estimate", "estimate", "DEFAULT_NORM_TOL"]
+
+FloatArray = NDArray[np.float64]
+
+DEFAULT_NORM_TOL = 1e-3
+"""Largest accepted ``|log sum_v exp(logprob_v)|`` (about 0.1% of mass) before an error."""
+
+
+def _to_numpy(name: str, value: Any) -> FloatArray:
+    """A torch tensor (any device/dtype, without importing torch) or array-like as float64."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, duck-typed
+        value = value.detach().cpu()
+        if hasattr(value, "double"):
+            value = value.double()
+        value = value.numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of log-probabilities, got {value!r}") from err
+    if arr.ndim < 1 or arr.shape[-1] < 2:
+        raise ValueError(f"{name} must have shape [..., V] with V >= 2 columns, got shape "
+                         f"{arr.shape}")
+    if np.isnan(arr).any() or (arr == np.inf).any():
+        bad = np.argwhere(np.isnan(arr) | (arr == np.inf))[0]
+        raise ValueError(f"{name} must be log-probabilities in [-inf, 0]; entry "
+                         f"{tuple(int(i) for i in bad)} is {arr[tuple(bad)]!r}")
+    return arr
+
+
+def _mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """``valid`` as a boolean mask of ``shape``: a mask broadcastable to it, or one sequence
+    of valid column ids per position (positions in C order over ``shape[:-1]``)."""
+    if hasattr(valid, "detach") and hasattr(valid, "cpu"):
+        valid = valid.detach().cpu().numpy()
+    arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
+    if arr.dtype == np.bool_:
+        try:
+            return np.broadcast_to(arr, shape)
+        except ValueError:
+            raise ValueError(f"valid: a boolean mask of shape {arr.shape} does not broadcast "
+                             f"to the log-probs' shape {shape}") from None
+    n_pos, n_col = int(np.prod(shape[:-1])), shape[-1]
+    ids: Sequence[Any] = list(valid)
+    if len(ids) != n_pos:
+        raise ValueError(f"valid: expected one array of valid column ids per position "
+                         f"({n_pos} positions for log-probs of shape {shape}), got {len(ids)}")
+    out = np.zeros((n_pos, n_col), dtype=bool)
+    for i, row in enumerate(ids):
+        idx = np.asarray(row)
+        if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_col):
+            raise ValueError(f"valid[{i}] must hold integer column ids in [0, {n_col}), got "
+                             f"{row!r}")
+        out[i, idx.astype(np.int64)] = True
+    return out.reshape(shape)
+
+
+def _is_ragged(valid: Any) -> bool:
+    if isinstance(valid, np.ndarray):
+        return False
+    try:
+        np.asarray(valid)
+    except ValueError:
+        return True
+    return False
+
+
+def _class_masses(name: str, logprobs: FloatArray, mask: NDArray[np.bool_], complete: bool,
+                  tol: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(log valid mass, log rest mass, log normaliser) per position."""
+    with np.errstate(divide="ignore"):
+        log_total = logsumexp(logprobs, axis=-1)
+        log_valid = logsumexp(np.where(mask, logprobs, -np.inf), axis=-1)
+        log_rest = logsumexp(np.where(mask, -np.inf, logprobs), axis=-1)
+    if complete:
+        off = np.abs(log_total) > tol
+        if off.any():
+            i = _first(off)
+            raise ValueError(
+                f"{name} must be normalised log-probs over the full vocabulary: |log sum exp| "
+                f"must be <= {tol:g}, but at position {i} it is {float(log_total[i]):.3g} "
+                f"(total mass {float(np.exp(log_total[i])):.6g}); pass complete=False for "
+                "gathered top-k columns, or norm_tol= to accept it")
+        return log_valid - log_total, log_rest - log_total, log_total
+    over = log_total > tol
+    if over.any():
+        i = _first(over)
+        raise ValueError(f"{name}: gathered columns must hold total mass <= 1 (within "
+                         f"norm_tol={tol:g} in log), but position {i} holds "
+                         f"{float(np.exp(log_total[i])):.6g}")
+    # Mass outside the gathered columns belongs to the rest class; within the tolerance a
+    # total of exactly 1 means nothing is missing.
+    with np.errstate(divide="ignore"):
+        log_missing = np.where(log_total < 0.0, np.log(-np.expm1(np.minimum(log_total, 0.0))),
+                               -np.inf)
+    return log_valid, np.logaddexp(log_rest, log_missing), np.zeros_like(log_total)
+
+
+def _first(bad: NDArray[np.bool_]) -> Any:
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return idx if len(idx) != 1 else idx[0]
+
+
+def _check_both_classes(name: str, log_valid: FloatArray, log_rest: FloatArray) -> None:
+    for label, arr in (("contract-valid", log_valid), ("rest", log_rest)):
+        dead = ~np.isfinite(arr) | (np.exp(arr) == 0.0)
+        if dead.any():
+            i = _first(dead)
+            raise ValueError(
+                f"{name} puts no representable mass on the {label} class at position {i} "
+                f"(log mass {float(arr[i])!r}); lambda* needs both classes to have mass in "
+                "(0, 1): drop that position or check the valid mask")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    r"""Teacher and reference masses on the contract-valid class, per structural position.
+
+    Attributes
+    ----------
+    log_p, log_p_rest : ndarray, shape ``batch``
+        ``log p`` and ``log(1 - p)``: teacher log mass on the valid class and on the rest,
+        each a ``logsumexp`` over its own tokens (``1 - p`` is never formed by subtraction).
+    log_b, log_b_rest : ndarray, shape ``batch``
+        The same for the reference (warm start, the G-OPD ``pi0``).
+    teacher_log_norm, reference_log_norm : ndarray, shape ``batch``
+        ``log sum_v exp(logprob_v)`` removed by renormalisation (zeros for gathered columns).
+
+    ``p``, ``b``, ``p_rest``, ``b_rest`` are the probabilities.
+    """
+
+    log_p: FloatArray
+    log_p_rest: FloatArray
+    log_b: FloatArray
+    log_b_rest: FloatArray
+    teacher_log_norm: FloatArray
+    reference_log_norm: FloatArray
+
+    @property
+    def p(self) -> FloatArray:
+        return np.exp(self.log_p)
+
+    @property
+    def b(self) -> FloatArray:
+        return np.exp(self.log_b)
+
+    @property
+    def p_rest(self) -> FloatArray:
+        return np.exp(self.log_p_rest)
+
+    @property
+    def b_rest(self) -> FloatArray:
+        return np.exp(self.log_b_rest)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.log_p))
+
+    def solve(self, c: ArrayLike, *, c_low: ArrayLike | None = None) -> SolveResult:
+        """:func:`cliff.solve` at every position (``binding`` names the class that clips).
+
+        Raises ``ValueError`` where ``p`` or ``b`` rounds to 0 or 1 in float64 (a class mass
+        below 1.1e-16); :meth:`solve_kary` keeps both masses and handles those positions.
+        """
+        from cliff._bernoulli import solve
+
+        for name, mass, rest in (("p", self.log_p, self.log_p_rest),
+                                 ("b", self.log_b, self.log_b_rest)):
+            flat = (np.exp(mass) >= 1.0) | (np.exp(rest) >= 1.0)
+            if flat.any():
+                i = _first(flat)
+                raise ValueError(
+                    f"{name} rounds to {0.0 if np.exp(mass[i]) < 1.0 else 1.0} in float64 at "
+                    f"position {i} (log valid mass {float(mass[i]):.6g}, log rest mass "
+                    f"{float(rest[i]):.6g}); use Estimate.solve_kary, which keeps both masses")
+        return solve(self.p, self.b, c, c_low=c_low)
+
+    def kary(self) -> tuple[FloatArray, FloatArray]:
+        """Two-class view: teacher and reference ``[..., 2]`` masses ``(valid, rest)``."""
+        teacher = np.stack([self.log_p, self.log_p_rest], axis=-1)
+        reference = np.stack([self.log_b, self.log_b_rest], axis=-1)
+        return np.exp(teacher), np.exp(reference)
+
+    def solve_kary(self, c: ArrayLike, *, c_low: ArrayLike | None = None) -> KaryResult:
+        """:func:`cliff.solve_kary` on the two-class view, in log space (exact tails).
+
+        Equals :meth:`solve` wherever that is defined (K = 2 is the Bernoulli model) and
+        also works where ``p`` rounds to 1.  Class 0 is the valid class, class 1 the rest.
+        """
+        from cliff._kary import solve_kary_log
+
+        teacher = np.stack([self.log_p, self.log_p_rest], axis=-1)
+        reference = np.stack([self.log_b, self.log_b_rest], axis=-1)
+        return solve_kary_log(teacher, reference, c, c_low=c_low)
+
+    def predict_parse_rate(self, lambdas: ArrayLike, c: ArrayLike, *,
+                           c_low: ArrayLike | None = None) -> FloatArray:
+        """:func:`cliff.predict_parse_rate` with positions on the last axis of the batch."""
+        from cliff._sequence import predict_parse_rate
+
+        return predict_parse_rate(lambdas, self.p, self.b, c, c_low=c_low)  # type: ignore[no-any-return]
+
+
+def estimate(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
+             reference_valid: Any = None, complete: bool = True,
+             norm_tol: float = DEFAULT_NORM_TOL) -> Estimate:
+    r"""Teacher mass ``p`` and reference mass ``b`` on the contract-valid class, per position.
+
+    .. math::
+
+        \log p = \operatorname{logsumexp}_{v \in E} \log\pi_T(v) - \log Z_T, \qquad
+        \log(1-p) = \operatorname{logsumexp}_{v \notin E} \log\pi_T(v) - \log Z_T,
+
+    and likewise ``b`` from the reference ``pi0``, with ``E`` the contract-valid tokens at the
+    position and ``log Z = logsumexp_v log pi(v)`` the (near-zero) normaliser.
+
+    Parameters
+    ----------
+    teacher_logprobs, reference_logprobs : array_like or torch.Tensor, shape ``[..., V]``
+        Log-probabilities at the structural positions of a batch: the full vocabulary
+        (``complete=True``), or gathered columns such as the teacher's top-k
+        (``complete=False``).  Torch tensors are accepted on any device and dtype (torch is
+        not imported by this module).  ``-inf`` entries (masked tokens) are allowed.
+    valid : array_like of bool, shape broadcastable to ``[..., V]``, or sequence of int arrays
+        Which columns are contract-valid: a boolean mask, or one array of valid column ids
+        per position (positions in C order over the batch shape).
+    reference_valid : optional
+        The valid mask for ``reference_logprobs`` if its columns differ from the teacher's;
+        default ``valid``.
+    complete : bool
+        ``True``: the columns are the whole vocabulary and are renormalised (``log Z``
+        removed) after checking ``|log Z| <= norm_tol``.  ``False``: the columns are a
+        subset; their total must be at most ``1`` (within ``norm_tol``) and the missing
+        mass ``1 - sum`` is counted in the *rest* class.
+    norm_tol : float
+        Tolerance on ``|log Z|`` (default ``1e-3``: bf16 log-softmax can be off by ~1e-3;
+        float32 is off by ~1e-6).
+
+    Returns
+    -------
+    Estimate
+        ``log_p``, ``log_p_rest``, ``log_b``, ``log_b_rest`` of the batch shape, with
+        ``.solve(c)`` (Bernoulli thresholds) and ``.solve_kary(c)``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, NaN or ``+inf`` entries, totals beyond ``norm_tol``, ids
+        out of range, or a position where either model puts no representable mass on the
+        valid class or on the rest.
+
+    Notes
+    -----
+    *Equivalence classes.*  The vocabulary is grouped into two classes, contract-valid
+    against the rest, and the model's clip is applied to the aggregated ratio
+    ``p / m`` of each class.  A per-token (K = V) treatment would let one stray tail token
+    (say reference ``1e-8``, teacher ``1e-20``: log ratio -27) bind ``lambda*`` at about
+    ``1 + log(c)/27``, independently of the contract.  That token is never sampled in a
+    batch, so its clip never fires in training, and its mass cannot move the contract mass
+    ``pi(E)``: the clip on a token moves the aggregated drift only in proportion to its
+    probability.  The parse-relevant threshold is the one of the aggregated classes; the
+    per-token ``lambda*`` over the full vocabulary is a lower bound of it on the cap side
+    (``derivations/notes/kary.md``), not a prediction.
+
+    *Tail masses.*  ``1 - p`` is a ``logsumexp`` over the rest class, never ``1 - p``, so
+    near-deterministic positions keep all their digits; where ``p`` rounds to ``1.0``
+    :meth:`Estimate.solve` refuses (``cliff.solve`` takes ``p``) and
+    :meth:`Estimate.solve_kary` works from the log masses.  Nothing is clipped or floored.
+
+    *Gathered columns.*  With ``complete=False`` the mass outside the columns is assigned to
+    the rest class, which is exact when every valid token is among the columns.  The rest
+    mass is then only resolved down to the float precision of the columns' total.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lt = np.log([[0.90, 0.09, 0.01]])
+    >>> lr = np.log([[0.50, 0.30, 0.20]])
+    >>> e = estimate(lt, lr, np.array([True, True, False]))
+    >>> np.allclose([e.p[0], e.b[0], e.p_rest[0]], [0.99, 0.8, 0.01])
+    True
+    """
+    lt = _to_numpy("teacher_logprobs", teacher_logprobs)
+    lr = _to_numpy("reference_logprobs", reference_logprobs)
+    if complete and lt.shape != lr.shape:
+        raise ValueError(f"teacher_logprobs and reference_logprobs must have the same shape "
+                         f"[..., V], got {lt.shape} and {lr.shape}")
+    if lt.shape[:-1] != lr.shape[:-1]:
+        raise ValueError(f"teacher_logprobs and reference_logprobs must share the batch shape, "
+                         f"got {lt.shape[:-1]} and {lr.shape[:-1]}")
+    if not (np.isfinite(norm_tol) and norm_tol >= 0):
+        raise ValueError(f"norm_tol must be a finite number >= 0, got {norm_tol!r}")
+    mask_t = _mask(valid, lt.shape)
+    mask_r = _mask(valid if reference_valid is None else reference_valid, lr.shape)
+    tp, tr, tz = _class_masses("teacher_logprobs", lt, mask_t, complete, norm_tol)
+    bp, br, bz = _class_masses("reference_logprobs", lr, mask_r, complete, norm_tol)
+    _check_both_classes("teacher_logprobs", tp, tr)
+    _check_both_classes("reference_logprobs", bp, br)
+    return Estimate(tp, tr, bp, br, tz, bz)

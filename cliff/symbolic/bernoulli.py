@@ -1,0 +1,282 @@
+r"""The Bernoulli model: the single source of every Bernoulli closed form in :mod:`cliff`.
+
+Everything numeric in the package is lambdified from the expressions defined here, and
+``python -m derivations`` prints the same expressions into the derivation PDF.  Nothing
+below is typed twice: the *derivation* functions (``derive_*``) obtain each result from the
+definitions with ``sympy.solve``/``diff``/``limit``, and the *closed forms* (upper-case
+constants) are the numerically stable rewrites of those results that the numpy code
+evaluates.  :func:`check_identities` proves, symbolically, that every stable form equals
+the result SymPy derived from the definitions; the test suite runs it.
+
+Coordinates
+-----------
+The Bernoulli model has a contract-valid modal class ``M`` and a tail ``T``.  Teacher
+``(p, 1-p)``, G-OPD reference / warm start ``(b, 1-b)``, student ``(m, 1-m)``.  For
+``lambda > 1`` the fixed point moves away from ``b``, past ``p``: the *growing* class is
+``M`` when ``p > b`` (sharpening) and ``T`` when ``p < b`` (softening).  All closed forms
+are written in growing-class coordinates
+
+* ``q``     teacher probability of the growing class,   ``qbar = 1 - q``,
+* ``beta``  reference probability of the growing class, ``betabar = 1 - beta``,
+* ``delta = q - beta > 0``,
+
+which are passed separately so that ``1 - p`` near ``p = 1`` and ``p - b`` near ``p = b``
+never lose digits to cancellation: ``(q, qbar, beta, betabar, delta)`` is
+``(p, 1-p, b, 1-b, p-b)`` when sharpening and ``(1-p, p, 1-b, b, b-p)`` when softening.
+The substitution :data:`GROWING_CLASS` states these relations; the identity checks use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+__all__ = [
+    "p", "b", "c", "c_low", "lam", "m", "theta", "q", "qbar", "beta", "betabar", "delta",
+    "rate", "kappa", "x",
+    "GROWING_CLASS", "OBJECTIVE", "ADVANTAGE_M", "ADVANTAGE_T", "DRIFT", "DRIFT_UNCLIPPED",
+    "RATE", "HEADROOM_SHRINKING", "HEADROOM_GROWING", "THRESHOLD",
+    "COLLAPSE_HEADROOM_TEACHER", "COLLAPSE_HEADROOM_FLOOR",
+    "LOGIT_FIXED_POINT", "CLIPPED_SHRINKING_GROWING_MASS", "CLIPPED_SHRINKING_SHRINKING_MASS",
+    "CLIPPED_GROWING_GROWING_MASS", "CLIPPED_GROWING_SHRINKING_MASS",
+    "REGION", "LAMBDA_STAR_PAPER_EQ4", "lambda_star_expr", "lambda_collapse_expr",
+    "derive_fixed_point", "derive_threshold", "derive_clipped_fixed_point",
+    "derive_collapse", "check_identities", "Identity",
+]
+
+# --- symbols --------------------------------------------------------------------------
+p, b = sp.symbols("p b", positive=True)
+c = sp.Symbol("c", positive=True)
+c_low = sp.Symbol("c_low", nonnegative=True)
+lam = sp.Symbol("lambda", nonnegative=True)
+m = sp.Symbol("m", positive=True)
+theta = sp.Symbol("theta", real=True)
+q, qbar, beta, betabar, delta = sp.symbols("q qbar beta betabar delta", positive=True)
+rate = sp.Symbol("D", positive=True)  # log-odds gap logit(q) - logit(beta)
+kappa = sp.Symbol("kappa", positive=True)  # log-odds headroom of the clip-safe region
+x = sp.Symbol("x", real=True)  # (lambda - 1) * D, the extrapolation push in log-odds
+
+
+def logit(z: sp.Expr) -> sp.Expr:
+    return sp.log(z) - sp.log(1 - z)
+
+
+GROWING_CLASS = {qbar: 1 - q, betabar: 1 - beta, delta: q - beta}
+"""Relations between the growing-class symbols (applied before every identity check)."""
+
+# --- the model (THEORY.md, Bernoulli reduction) ---------------------------------------
+OBJECTIVE = lam * (m * sp.log(p / b) + (1 - m) * sp.log((1 - p) / (1 - b))) - (
+    m * sp.log(m / b) + (1 - m) * sp.log((1 - m) / (1 - b))
+)
+"""G-OPD objective  lambda E_pi[log piT/pi0] - KL(pi || pi0)  for pi = (m, 1-m)."""
+
+
+def _clip(z: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    return sp.Min(sp.Max(z, lo), hi)
+
+
+ADVANTAGE_M = _clip(sp.log(p) - sp.log(m), sp.log(c_low), sp.log(c)) + (lam - 1) * (
+    sp.log(p) - sp.log(b)
+)
+ADVANTAGE_T = _clip(sp.log(1 - p) - sp.log(1 - m), sp.log(c_low), sp.log(c)) + (lam - 1) * (
+    sp.log(1 - p) - sp.log(1 - b)
+)
+DRIFT = ADVANTAGE_M - ADVANTAGE_T
+"""Clipped G-OPD drift g(m) = A(M) - A(T); d theta/dt = m (1-m) g(m)."""
+
+DRIFT_UNCLIPPED = (sp.log(p) - sp.log(m)) - (sp.log(1 - p) - sp.log(1 - m)) + (lam - 1) * (
+    logit(p) - logit(b)
+)
+
+# --- closed forms, growing-class coordinates (stable rewrites; see check_identities) ---
+RATE = log1p(delta / (beta * qbar))
+"""D = logit(q) - logit(beta) > 0: log-odds moved per unit of lambda."""
+
+HEADROOM_SHRINKING = log1p((c - 1) / q)
+"""Log-odds headroom until the shrinking class's ratio (1-q)/(1-m_G) reaches the cap c."""
+
+HEADROOM_GROWING = log1p((1 - c_low) / (c_low - q))
+"""Log-odds headroom until the growing class's ratio q/m_G falls to c_low (needs q < c_low)."""
+
+THRESHOLD = 1 + kappa / rate
+"""lambda* = 1 + kappa / D with kappa the binding headroom."""
+
+COLLAPSE_HEADROOM_TEACHER = log1p((c - q) / q)
+"""log(c / q): clipped-drift headroom when q >= c_low (lambda_collapse = 1 + this / D)."""
+
+COLLAPSE_HEADROOM_FLOOR = log1p((c - c_low) / c_low)
+"""log(c / c_low): clipped-drift headroom when q < c_low."""
+
+LOGIT_FIXED_POINT = sp.log(b) - sp.log(1 - b) + lam * ((sp.log(p) - sp.log(1 - p)) - (
+    sp.log(b) - sp.log(1 - b)))
+"""logit m_lambda = logit b + lambda (logit p - logit b)."""
+
+# Clipped fixed point for lambda* <= lambda < lambda_collapse, as growing/shrinking masses.
+CLIPPED_SHRINKING_GROWING_MASS = sp.exp(x - sp.log(c / q))
+CLIPPED_SHRINKING_SHRINKING_MASS = -expm1(x - sp.log(c / q))
+CLIPPED_GROWING_SHRINKING_MASS = sp.exp(-x + sp.log(qbar / c_low))
+CLIPPED_GROWING_GROWING_MASS = -expm1(-x + sp.log(qbar / c_low))
+
+REGION = {
+    "mode_floor": p / c,  # M's ratio p/m reaches c
+    "mode_cap": p / c_low,  # M's ratio reaches c_low
+    "tail_cap": 1 - (1 - p) / c,  # T's ratio (1-p)/(1-m) reaches c
+    "tail_floor": 1 - (1 - p) / c_low,  # T's ratio reaches c_low
+}
+"""Boundaries (in modal mass m) of the clip-safe region R = [low, high]."""
+
+LAMBDA_STAR_PAPER_EQ4 = (sp.log((1 - p) / (c - 1 + p)) - sp.log((1 - b) / b)) / (
+    sp.log((1 - p) / p) - sp.log((1 - b) / b)
+)
+"""Li et al. (2026), Theorem 4.1, Eq. 4, as quoted in THEORY.md (sharpening, tail binds)."""
+
+
+def lambda_star_expr(regime: str, binding: str) -> sp.Expr:
+    """lambda*(p, b, c, c_low) in original coordinates for one regime/binding branch."""
+    head = {"shrinking": HEADROOM_SHRINKING, "growing": HEADROOM_GROWING}[
+        _side(regime, binding)]
+    return _to_original(THRESHOLD.subs({kappa: head, rate: RATE}), regime)
+
+
+def lambda_collapse_expr(regime: str, floor: bool) -> sp.Expr:
+    """lambda_collapse in original coordinates; ``floor`` selects q < c_low."""
+    head = COLLAPSE_HEADROOM_FLOOR if floor else COLLAPSE_HEADROOM_TEACHER
+    return _to_original(1 + head / RATE, regime)
+
+
+def _side(regime: str, binding: str) -> str:
+    shrinking = {"sharpening": "tail", "softening": "mode"}[regime]
+    return "shrinking" if binding == shrinking else "growing"
+
+
+def _to_original(expr: sp.Expr, regime: str) -> sp.Expr:
+    if regime == "sharpening":
+        sub = {q: p, qbar: 1 - p, beta: b, betabar: 1 - b, delta: p - b}
+    else:
+        sub = {q: 1 - p, qbar: p, beta: 1 - b, betabar: b, delta: b - p}
+    return expr.subs(sub, simultaneous=True)
+
+
+# --- derivations from the definitions ---------------------------------------------------
+def derive_fixed_point() -> dict[str, sp.Expr]:
+    """Item 1: maximiser of the objective and zero of the unclipped drift.
+
+    Returns the stationary point of ``OBJECTIVE`` in m, the zero of ``DRIFT_UNCLIPPED``, the
+    chain-rule identity ``dJ/dtheta - m(1-m) g`` (zero), and the second derivative.
+    """
+    argmax = sp.solve(sp.diff(OBJECTIVE, m), m)
+    zero = sp.solve(DRIFT_UNCLIPPED, m)
+    assert len(argmax) == 1 and len(zero) == 1
+    sig = 1 / (1 + sp.exp(-theta))
+    chain = sp.diff(OBJECTIVE.subs(m, sig), theta) - (sig * (1 - sig) * DRIFT_UNCLIPPED.subs(
+        m, sig))
+    return {
+        "argmax": argmax[0],
+        "drift_zero": zero[0],
+        "chain_rule_residual": chain,
+        "curvature": sp.simplify(sp.diff(OBJECTIVE, m, 2)),
+    }
+
+
+def derive_threshold() -> dict[str, sp.Expr]:
+    """Item 3: lambda at which logit m_lambda reaches each boundary of R (growing coords)."""
+    growing_logit = sp.log(beta) - sp.log(1 - beta) + lam * (logit(q) - logit(beta))
+    exits = {
+        # shrinking class: (1-q)/(1-m_G) = c  <=>  m_G = 1 - (1-q)/c
+        "shrinking": logit(1 - (1 - q) / c),
+        # growing class: q/m_G = c_low  <=>  m_G = q/c_low
+        "growing": logit(q / c_low),
+    }
+    return {k: sp.solve(sp.Eq(growing_logit, v), lam)[0] for k, v in exits.items()}
+
+
+def derive_clipped_fixed_point() -> dict[str, sp.Expr]:
+    """Item 4: zero of the drift with one class clipped, growing-class mass m_G.
+
+    Shrinking side clipped: log(q/m_G) - log c + x = 0.  Growing side clipped:
+    log c_low - log((1-q)/(1-m_G)) + x = 0.  (x = (lambda-1) D.)
+    """
+    mg = sp.Symbol("m_G", positive=True)
+    shrink = sp.solve(sp.log(q) - sp.log(mg) - sp.log(c) + x, mg)[0]
+    grow = sp.solve(sp.log(c_low) - sp.log(1 - q) + sp.log(1 - mg) + x, mg)[0]
+    return {"shrinking": shrink, "growing": grow}
+
+
+def derive_collapse() -> dict[str, sp.Expr]:
+    """Item 5: sup over m of the clipped restoring force, and the lambda that cancels it.
+
+    With both classes clipped (m_G -> 1) the restoring term tends to
+    max(log q, log c_low) - log c; lambda_collapse solves x = log c - max(log q, log c_low).
+    """
+    mg = sp.Symbol("m_G", positive=True)
+    restoring_teacher = sp.limit(sp.log(q / mg) - sp.log(c), mg, 1, "-")
+    return {
+        "teacher": sp.solve(sp.Eq((lam - 1) * rate + restoring_teacher, 0), lam)[0],
+        "floor": sp.solve(sp.Eq((lam - 1) * rate + sp.log(c_low) - sp.log(c), 0), lam)[0],
+    }
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A proved equality between a derived result and the stable form the code evaluates."""
+
+    name: str
+    derived: sp.Expr
+    stable: sp.Expr
+    domain: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()  # extra restriction, e.g. q < c_low
+
+    def residual(self) -> sp.Expr:
+        """derived - stable, simplified on the positive parametrisation of the domain."""
+        diff = (self.derived - self.stable).subs(GROWING_CLASS).subs(dict(self.domain))
+        diff = diff.subs(_POSITIVE_DOMAIN)
+        diff = sp.expand_func(diff).rewrite(sp.log)
+        diff = sp.simplify(sp.expand_log(diff, force=True))
+        return sp.simplify(diff.replace(
+            lambda e: isinstance(e, sp.log), lambda e: sp.log(sp.factor(e.args[0]))))
+
+
+# Odds parametrisation with every factor manifestly positive, so that ``force=True`` log
+# expansion is legitimate: probabilities t = T/(1+T), caps c = 1 + C, floors in [0, q).
+_odds = sp.symbols("P B Q Beta C L", positive=True)
+_POSITIVE_DOMAIN = {
+    p: _odds[0] / (1 + _odds[0]), b: _odds[1] / (1 + _odds[1]),
+    q: _odds[2] / (1 + _odds[2]), beta: _odds[3] / (1 + _odds[3]),
+    c: 1 + _odds[4], c_low: _odds[5] / (1 + _odds[5]),
+}
+
+
+def identities() -> list[Identity]:
+    """Every stable closed form paired with the result derived from the definitions."""
+    thr = derive_threshold()
+    fp = derive_fixed_point()
+    clipped = derive_clipped_fixed_point()
+    col = derive_collapse()
+    sig = 1 / (1 + sp.exp(-LOGIT_FIXED_POINT))
+    return [
+        Identity("rate", logit(q) - logit(beta), RATE),
+        Identity("argmax of objective", fp["argmax"], sig),
+        Identity("zero of unclipped drift", fp["drift_zero"], sig),
+        Identity("chain rule", fp["chain_rule_residual"], sp.Integer(0)),
+        Identity("lambda* shrinking", thr["shrinking"],
+                 THRESHOLD.subs({kappa: HEADROOM_SHRINKING, rate: RATE})),
+        Identity("lambda* growing", thr["growing"],
+                 THRESHOLD.subs({kappa: HEADROOM_GROWING, rate: RATE}),
+                 domain=((c_low, q + (1 - q) * _odds[5] / (1 + _odds[5])),)),
+        Identity("clipped shrinking", clipped["shrinking"], CLIPPED_SHRINKING_GROWING_MASS),
+        Identity("clipped shrinking complement", 1 - clipped["shrinking"],
+                 CLIPPED_SHRINKING_SHRINKING_MASS),
+        Identity("clipped growing", clipped["growing"], CLIPPED_GROWING_GROWING_MASS),
+        Identity("clipped growing complement", 1 - clipped["growing"],
+                 CLIPPED_GROWING_SHRINKING_MASS),
+        Identity("lambda_collapse teacher", col["teacher"], 1 + COLLAPSE_HEADROOM_TEACHER / rate),
+        Identity("lambda_collapse floor", col["floor"], 1 + COLLAPSE_HEADROOM_FLOOR / rate),
+        Identity("paper Eq. 4", LAMBDA_STAR_PAPER_EQ4,
+                 lambda_star_expr("sharpening", "tail")),
+    ]
+
+
+def check_identities() -> dict[str, sp.Expr]:
+    """Residual of every identity (all zero when the derivation holds)."""
+    return {i.name: i.residual() for i in identities()}

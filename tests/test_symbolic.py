@@ -1,0 +1,94 @@
+"""The lambdified numpy kernels equal the SymPy expressions they were generated from."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cliff
+from cliff import _bernoulli
+from cliff.symbolic import bernoulli as S
+from tests.strategies import cap, probability
+
+DOMAINS = {  # a strategy per symbol, inside the symbol's documented domain
+    S.q: probability(), S.qbar: probability(), S.beta: probability(),
+    S.delta: probability(), S.p: probability(), S.b: probability(), S.c: cap(),
+    S.c_low: st.floats(1e-6, 0.999), S.kappa: st.floats(1e-9, 50.0),
+    S.rate: st.floats(1e-9, 60.0), S.lam: st.floats(0.0, 20.0),
+}
+
+
+@functools.cache
+def _mp(expr: sp.Expr) -> tuple[list[sp.Symbol], Callable[..., Any]]:
+    args = sorted(expr.free_symbols, key=str)
+    return args, sp.lambdify(args, expr, modules="mpmath")
+
+
+def _exact(expr: sp.Expr, values: dict[sp.Symbol, float]) -> float:
+    """The SymPy expression evaluated in 60-digit arithmetic (mpmath) at float inputs."""
+    args, fn = _mp(expr)
+    with mpmath.workdps(60):
+        return float(fn(*[mpmath.mpf(values[a]) for a in args]))
+
+
+@pytest.mark.parametrize("name", sorted(_bernoulli.KERNELS))
+@settings(max_examples=50)
+@given(data=st.data())
+def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
+    """Each kernel, at 10 points per example x 50 examples = 500 points, rel err <= 1e-12."""
+    args, expr, fn = _bernoulli.KERNELS[name]
+    for _ in range(10):
+        values = {a: data.draw(DOMAINS[a], label=str(a)) for a in args}
+        if name == "headroom_growing":  # defined for q < c_low
+            values[S.q] = values[S.c_low] * data.draw(st.floats(1e-9, 0.999))
+        got = float(fn(*[np.float64(values[a]) for a in args]))
+        want = _exact(expr, values)
+        assert got == pytest.approx(want, rel=1e-12, abs=0.0), (values, got, want)
+
+
+@given(data=st.data())
+@settings(max_examples=50)
+def test_solve_equals_sympy_pipeline(data: st.DataObject) -> None:
+    """cliff.solve (orientation, branch choice, kernels) equals the original-coordinate
+    SymPy lambda*(p, b, c, c_low) of its regime and binding, at 500 points."""
+    for _ in range(10):
+        p, b, c = (data.draw(probability()), data.draw(probability()), data.draw(cap()))
+        c_low = data.draw(st.one_of(st.just(0.0), st.just(1.0 / c), st.floats(0.0, 0.999)))
+        if p == b:
+            continue
+        r = cliff.solve(p, b, c, c_low=c_low)
+        values = {S.p: p, S.b: b, S.c: c, S.c_low: c_low}
+        want_star = _exact(S.lambda_star_expr(r.regime, r.binding), values)
+        q = p if r.regime == "sharpening" else 1 - p
+        want_col = _exact(S.lambda_collapse_expr(r.regime, floor=q < c_low), values)
+        assert r.lambda_star - 1 == pytest.approx(want_star - 1, rel=1e-12), values
+        assert r.lambda_collapse - 1 == pytest.approx(want_col - 1, rel=1e-12), values
+
+
+def test_derivation_identities_hold() -> None:
+    """Every stable form equals the result SymPy derived from the definitions."""
+    residuals = S.check_identities()
+    assert residuals, "no identities checked"
+    assert {k: v for k, v in residuals.items() if v != 0} == {}
+
+
+def test_reproduces_paper_eq4() -> None:
+    """The derived sharpening/tail lambda* is the paper's Theorem 4.1, Eq. 4 (symbolically)."""
+    names = [i.name for i in S.identities()]
+    assert "paper Eq. 4" in names
+    assert S.check_identities()["paper Eq. 4"] == 0
+
+
+def test_base_neutral_marker() -> None:
+    """Published marker: base-neutral (b = 1/2) lambda* = 1.22 at c = 5 and p ~ 0.9993."""
+    r = cliff.solve(0.9993, 0.5, 5.0)
+    assert (r.regime, r.binding) == ("sharpening", "tail")
+    assert round(r.lambda_star, 2) == 1.22
