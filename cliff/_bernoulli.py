@@ -18,7 +18,7 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
-from cliff import _checks
+from cliff import _blocks, _checks
 from cliff.symbolic import bernoulli as S
 
 __all__ = ["SolveResult", "solve", "fixed_point", "clipped_fixed_point", "clip_safe_region"]
@@ -73,28 +73,25 @@ def _pick(mask: NDArray[np.bool_], a: FloatArray, b: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class _Oriented:
-    """Growing-class coordinates (q, 1-q, beta, 1-beta, q-beta), each computed without
-    cancellation: ``(p, 1-p, b, 1-b, p-b)`` when sharpening, ``(1-p, p, 1-b, b, b-p)``
-    otherwise."""
+    """Growing-class coordinates (q, 1-q, beta, q-beta), each computed without
+    cancellation: ``(p, 1-p, b, p-b)`` when sharpening, ``(1-p, p, 1-b, b-p)`` otherwise."""
 
     sharp: NDArray[np.bool_]
     q: FloatArray
     qbar: FloatArray
     beta: FloatArray
-    betabar: FloatArray
     delta: FloatArray
 
 
 def _orient(p: FloatArray, b: FloatArray) -> _Oriented:
     sharp = p > b
-    p_bar, b_bar, gap = 1.0 - p, 1.0 - b, p - b
+    p_bar = 1.0 - p
     return _Oriented(
         sharp,
         _pick(sharp, p, p_bar),
         _pick(sharp, p_bar, p),
-        _pick(sharp, b, b_bar),
-        _pick(sharp, b_bar, b),
-        np.abs(gap),
+        _pick(sharp, b, 1.0 - b),
+        np.abs(p - b),
     )
 
 
@@ -133,16 +130,25 @@ class SolveResult:
     shape (``regime``, ``binding`` and the region are computed on first access).
     """
 
-    __slots__ = ("_lambda_star", "_lambda_collapse", "_sharp", "_neutral", "_tail",
+    __slots__ = ("_lambda_star", "_lambda_collapse", "_sharp", "_shrinking",
                  "_p", "_b", "_c", "_c_low", "_scalar")
 
     def __init__(self, lambda_star: FloatArray, lambda_collapse: FloatArray,
-                 sharp: NDArray[np.bool_], neutral: NDArray[np.bool_], tail: NDArray[np.bool_],
+                 sharp: NDArray[np.bool_], shrinking: NDArray[np.bool_],
                  p: FloatArray, b: FloatArray, c: FloatArray, c_low: FloatArray) -> None:
         self._lambda_star, self._lambda_collapse = lambda_star, lambda_collapse
-        self._sharp, self._neutral, self._tail = sharp, neutral, tail
+        self._sharp, self._shrinking = sharp, shrinking
         self._p, self._b, self._c, self._c_low = p, b, c, c_low
         self._scalar = np.ndim(p) == 0
+
+    @property
+    def _neutral(self) -> NDArray[np.bool_]:
+        return self._p == self._b
+
+    @property
+    def _tail(self) -> NDArray[np.bool_]:
+        """The shrinking class is the tail when sharpening, the mode when softening."""
+        return self._sharp == self._shrinking
 
     def _out(self, arr: Any) -> Any:
         return np.asarray(arr).item() if self._scalar else arr
@@ -243,25 +249,48 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     (1.22, 'sharpening', 'tail')
     """
     p_, b_, c_, cl_ = _inputs(p, b, c, c_low)
-    o = _orient(p_, b_)
+    size = p_.size
+    flat = _compact(p_, b_, c_, cl_)
+    outputs = (np.empty(size), np.empty(size), np.empty(size, dtype=bool),
+               np.empty(size, dtype=bool))
+    _blocks.run(_solve_block, flat, outputs)
+    lambda_star, lambda_collapse, sharp, shrinking = (o.reshape(p_.shape) for o in outputs)
+    return SolveResult(lambda_star, lambda_collapse, sharp, shrinking, p_, b_, c_, cl_)
+
+
+def _compact(*arrays: FloatArray) -> list[FloatArray]:
+    """Broadcast arrays as flat blocks: constant ones as a length-1 array (no copy)."""
+    out = []
+    for a in arrays:
+        if a.size and (a.strides == (0,) * a.ndim):
+            out.append(a.reshape(-1)[:1])
+        else:
+            out.append(np.ascontiguousarray(a).reshape(-1))
+    return out
+
+
+def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
+                 out: tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]]
+                 ) -> None:
+    """lambda*, lambda_collapse, sharpening and shrinking-binds masks for one block."""
+    o = _orient(p, b)
     with np.errstate(divide="ignore"):  # D = 0 (neutral) gives the documented inf
         rate = _rate(o.q, o.qbar, o.beta, o.delta)
-        shrinking = cl_ * (c_ - o.qbar) <= c_ * o.q  # exit edge 1-(1-q)/c precedes q/c_low
-        kappa = _headroom_shrinking(o.q, c_)
+        teacher = o.q >= cl  # collapse headroom log(c / max(q, c_low)) takes q
+        # the shrinking class's cap binds first iff 1 - (1-q)/c <= q/c_low, implied by q >= c_low
+        shrinking = teacher if teacher.all() else cl * (c - o.qbar) <= c * o.q
+        kappa = _headroom_shrinking(o.q, c)
         if not shrinking.all():
-            kappa = np.array(kappa, copy=True)
             g = ~shrinking
-            kappa[g] = _headroom_growing(o.q[g], cl_[g])
-        teacher = o.q >= cl_
-        head = _collapse_teacher(o.q, c_)
+            kappa = np.where(g, _headroom_growing(np.where(g, o.q, 0.0), np.where(g, cl, 1.0)),
+                             kappa)
+        head = _collapse_teacher(o.q, c)
         if not teacher.all():
-            head = np.array(head, copy=True)
-            f = ~teacher
-            head[f] = _collapse_floor(cl_[f], c_[f])
-        lambda_star = _threshold(kappa, rate)
-        lambda_collapse = _threshold(head, rate)
-    tail = o.sharp == shrinking
-    return SolveResult(lambda_star, lambda_collapse, o.sharp, p_ == b_, tail, p_, b_, c_, cl_)
+            head = np.where(teacher, head, _collapse_floor(np.where(teacher, 1.0, cl), c))
+        out[0][...] = _threshold(kappa, rate)
+        out[1][...] = _threshold(head, rate)
+    out[2][...] = o.sharp
+    out[3][...] = shrinking
 
 
 def clip_safe_region(p: ArrayLike, c: ArrayLike, *,
@@ -354,7 +383,7 @@ def clipped_fixed_point(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike
     res = solve(p_, b_, c_, c_low=cl_)
     ls, lc = res._lambda_star, res._lambda_collapse
     o = _orient(p_, b_)
-    shrinking = res._tail == o.sharp
+    shrinking = res._shrinking
     unclipped = fixed_point(p_, b_, lam_, complement=complement)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         x = (lam_ - 1.0) * _rate(o.q, o.qbar, o.beta, o.delta)

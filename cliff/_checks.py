@@ -31,7 +31,7 @@ def _fail(name: str, arr: FloatArray, bad: NDArray[np.bool_], allowed: str) -> N
     index = first[0] if len(first) == 1 else first
     raise ValueError(
         f"{name} must be in {allowed}: {int(bad.sum())} of {arr.size} entries are not "
-        f"(first at index {index}: {arr[first]!r})"
+        f"(first at index {index}: {float(arr[first])!r})"
     )
 
 

@@ -1,0 +1,141 @@
+"""Speed, measured side by side in one run: ``python -m validate.bench [--json] [--quick]``.
+
+Every figure is a ratio of two timings taken here, now, on the same inputs, so it says how
+the vectorised code compares with the obvious alternative on this machine, not how fast the
+machine is.  Each timing is the best of ``repeats`` runs.
+
+Figures
+-------
+solve_points_per_s
+    Points per second of ``cliff.solve`` on 10^7 (p, b, c) points (p, b, c all arrays).
+solve_over_log_pass
+    Time of ``cliff.solve(p, 0.5, 5.0)`` over the time of one ``np.log(p)`` on the same
+    10^7-element ``p``: how many memory-bound passes the whole solve costs.
+solve_over_log_pass_all_arrays
+    The same with p, b and c all 10^7-element arrays and both regimes mixed.
+solve_speedup_vs_root_search
+    ``scipy.optimize.brentq`` per point on the *definition* of lambda* (the fixed point
+    ``pi ∝ pi0^(1-lambda) piT^lambda`` meets the clip-safe boundary), over 10^4 points,
+    against ``cliff.solve`` on the same points.
+mc_speedup_vs_loop, mc_steps_per_s
+    From :func:`validate.monte_carlo.bench`.
+kary_speedup_vs_brentq
+    From the K-ary module's ``bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq
+
+import cliff
+from cliff import _blocks
+
+
+def best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
+    """Best wall time of ``repeats`` calls, in seconds."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def _points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Near-deterministic teachers, references on both sides, clip caps in [1.2, 10]."""
+    p = -np.expm1(-rng.uniform(1.0, 25.0, n))  # 1 - p from e^-1 down to 1e-11
+    b = rng.uniform(0.01, 0.9999, n)
+    c = rng.uniform(1.2, 10.0, n)
+    return p, b, c
+
+
+def _lambda_star_by_root_search(p: float, b: float, c: float, c_low: float) -> float:
+    """lambda* from its definition: the first lambda >= 1 at which some IS ratio of the
+    fixed point pi_lambda ∝ pi0^(1-lambda) piT^lambda reaches the clip band's edge."""
+    log_c, log_cl = np.log(c), np.log(c_low)
+    lp, lpbar, lb, lbbar = np.log(p), np.log1p(-p), np.log(b), np.log1p(-b)
+
+    def margin(lam: float) -> float:
+        z_m, z_t = (1 - lam) * lb + lam * lp, (1 - lam) * lbbar + lam * lpbar
+        log_norm = np.logaddexp(z_m, z_t)
+        r_m, r_t = lp - (z_m - log_norm), lpbar - (z_t - log_norm)
+        return min(log_c - r_m, r_m - log_cl, log_c - r_t, r_t - log_cl)
+
+    hi = 2.0
+    while margin(hi) > 0:
+        hi = 1 + 2 * (hi - 1)
+    return float(brentq(margin, 1.0, hi, xtol=1e-14, rtol=1e-12))
+
+
+def bench_solve(*, quick: bool = False, repeats: int = 5) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    n = 10**6 if quick else 10**7
+    p, b, c = _points(n, rng)
+    t_log = best_time(lambda: np.log(p), repeats)
+    t_scalar = best_time(lambda: cliff.solve(p, 0.5, 5.0), repeats)
+    t_arrays = best_time(lambda: cliff.solve(p, b, c), repeats)
+
+    m = 10**3 if quick else 10**4
+    ps, bs, cs = p[:m], b[:m], c[:m]
+    t0 = time.perf_counter()
+    roots = np.array([_lambda_star_by_root_search(*v, 1 / v[2]) for v in zip(
+        ps, bs, cs, strict=True)])
+    t_root = time.perf_counter() - t0
+    t_small = best_time(lambda: cliff.solve(ps, bs, cs), repeats)
+    agree = float(np.max(np.abs(cliff.solve(ps, bs, cs).lambda_star - roots) / roots))
+    return {
+        "solve_points_per_s": n / t_arrays,
+        "solve_over_log_pass": t_scalar / t_log,
+        "solve_over_log_pass_all_arrays": t_arrays / t_log,
+        "solve_speedup_vs_root_search": t_root / t_small,
+        "root_search_max_rel_diff": agree,
+        "points": n,
+        "root_search_points": m,
+        "threads": _blocks.threads(),
+    }
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    """Every benchmark figure available in this installation."""
+    out: dict[str, Any] = bench_solve(quick=quick)
+    try:
+        from validate.monte_carlo import bench as bench_mc
+    except ImportError:
+        pass
+    else:
+        out.update(bench_mc(quick=quick))
+    for module in ("cliff._kary", "validate.monte_carlo_kary"):
+        try:
+            mod = __import__(module, fromlist=["bench"])
+            bench_kary = mod.bench
+        except (ImportError, AttributeError):
+            continue
+        out.update(bench_kary(quick=quick))
+        break
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m validate.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="10x smaller problem sizes")
+    args = parser.parse_args(argv)
+    figures = run(quick=args.quick)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for k, v in figures.items():
+            print(f"{k:<34} {v:.4g}" if isinstance(v, float) else f"{k:<34} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
