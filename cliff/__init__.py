@@ -13,14 +13,37 @@ from cliff._bernoulli import (
     fixed_point,
     solve,
 )
+from cliff._estimate import Estimate, estimate
+from cliff._kary import (
+    KaryResult,
+    Reduction,
+    aggregate,
+    kary_fixed_point,
+    reduction,
+    solve_kary,
+    solve_kary_log,
+)
+from cliff._sequence import log_parse_rate, predict_parse_rate, sequence_cliff
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Estimate",
+    "KaryResult",
+    "Reduction",
     "SolveResult",
     "__version__",
+    "aggregate",
     "clip_safe_region",
     "clipped_fixed_point",
+    "estimate",
     "fixed_point",
+    "kary_fixed_point",
+    "log_parse_rate",
+    "predict_parse_rate",
+    "reduction",
+    "sequence_cliff",
     "solve",
+    "solve_kary",
+    "solve_kary_log",
 ]

@@ -522,8 +522,9 @@ def bench(*, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     Same ``10^4`` random K = 8 positions (``10^3`` when ``quick``), c = 5, both timed in this
     call, with ``c_low = 0``; per position ``brentq`` solves the same two equations the
     vectorised call solves (cap: ``log sum_k t_k e^{y d_k} = log c``; collapse: the same
-    sum over the non-minimal classes) on the tangent brackets to ``xtol = 1e-14``.  Returns the timings, the speed-up
-    ``kary_speedup_vs_brentq`` and the largest relative disagreement of the two solvers.
+    sum over the non-minimal classes) on the tangent brackets to ``xtol = 1e-14``.  Returns
+    the timings, the speed-up ``kary_speedup_vs_brentq`` and the largest relative
+    disagreement of the two solvers.
     """
     from scipy.optimize import brentq
 

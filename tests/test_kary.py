@@ -192,6 +192,8 @@ def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
     args, expr, fn = _kary.KERNELS[name]
     for _ in range(10):
         vals = {a: data.draw(_DOMAINS[a], label=str(a)) for a in args}
+        if name == "tangent_root":  # the level lies above H(0) (the code passes H0 = 0)
+            vals[S.L] = vals[S.H0] + data.draw(st.floats(0.1, 30.0))
         if name == "floor_upper":  # defined for T_top < e^L
             vals[S.L] = float(np.log(vals[S.T_top] + data.draw(st.floats(1e-3, 1.0))
                                      * (1 - vals[S.T_top])))

@@ -18,6 +18,7 @@ the brackets of the vectorised root finder and the error bound of the Bernoulli 
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 from cliff.symbolic import bernoulli as B
 
@@ -47,7 +48,7 @@ y = sp.Symbol("y", nonnegative=True)
 TANGENT_ROOT = (L - H0) / H1
 """Root of the tangent of ``H`` at 0; past the root of the convex ``H = L`` (Newton start)."""
 
-FLOOR_UPPER_BRACKET = -sp.log((sp.exp(L) - T_top) / (1 - T_top)) / gap
+FLOOR_UPPER_BRACKET = -log1p(expm1(L) / (1 - T_top)) / gap
 """Root of ``log(T_top + (1 - T_top) e^{-y g}) = L``: an upper bracket of the floor exit
 (that function bounds ``log sum_k t_k e^{-y e_k}`` from above); needs ``T_top < e^L``."""
 
@@ -74,7 +75,8 @@ def derive_fixed_point(k: int = 3) -> dict[str, sp.Expr]:
     """
     t, r, pi = _classes(k)
     lam, nu = B.lam, sp.Symbol("nu", real=True)
-    obj = sum(lam * pk * sp.log(tk / rk) - pk * sp.log(pk / rk) for tk, rk, pk in zip(t, r, pi, strict=True))
+    obj = sum(lam * pk * sp.log(tk / rk) - pk * sp.log(pk / rk)
+              for tk, rk, pk in zip(t, r, pi, strict=True))
     lagr = obj + nu * (sum(pi) - 1)
     sols = sp.solve([sp.diff(lagr, pk) for pk in pi] + [sum(pi) - 1], pi + [nu], dict=True)
     assert len(sols) == 1
@@ -155,8 +157,9 @@ def check_identities() -> dict[str, sp.Expr]:
     out["tangent root"] = sp.simplify(br["tangent"] - TANGENT_ROOT)
     u = sp.Symbol("u", positive=True)  # e^L = T_top + u (1 - T_top), u in (0, 1)
     on_domain = {L: sp.log(T_top + u * (1 - T_top))}
+    floor_diff = sp.expand_func(br["floor"] - FLOOR_UPPER_BRACKET).rewrite(sp.log)
     out["floor bracket"] = sp.simplify(
-        (br["floor"] - FLOOR_UPPER_BRACKET).subs(on_domain).subs(T_top, 1 / (1 + T_top)))
+        floor_diff.subs(on_domain).subs(T_top, 1 / (1 + T_top)))
     out["spread collapse"] = sp.simplify(sp.expand_log(br["spread"] - SPREAD_COLLAPSE,
                                                        force=True))
     lim = derive_bernoulli_limit()

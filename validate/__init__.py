@@ -1,0 +1,1 @@
+"""Validation of the closed forms against simulations of the dynamics they describe."""
