@@ -13,6 +13,15 @@ from cliff._bernoulli import (
     fixed_point,
     solve,
 )
+from cliff._budget import (
+    BudgetExtension,
+    ClipCross,
+    asymptotic_onset,
+    budget_extension,
+    clip_cross_prediction,
+    finite_budget_onset,
+    max_monotone_lr,
+)
 from cliff._estimate import Estimate, estimate
 from cliff._kary import (
     KaryResult,
@@ -28,18 +37,25 @@ from cliff._sequence import log_parse_rate, predict_parse_rate, sequence_cliff
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExtension",
+    "ClipCross",
     "Estimate",
     "KaryResult",
     "Reduction",
     "SolveResult",
     "__version__",
     "aggregate",
+    "asymptotic_onset",
+    "budget_extension",
+    "clip_cross_prediction",
     "clip_safe_region",
     "clipped_fixed_point",
     "estimate",
+    "finite_budget_onset",
     "fixed_point",
     "kary_fixed_point",
     "log_parse_rate",
+    "max_monotone_lr",
     "predict_parse_rate",
     "reduction",
     "sequence_cliff",

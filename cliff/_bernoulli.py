@@ -251,11 +251,12 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     p_, b_, c_, cl_ = _inputs(p, b, c, c_low)
     size = p_.size
     flat = _compact(p_, b_, c_, cl_)
-    outputs = (np.empty(size), np.empty(size), np.empty(size, dtype=bool),
-               np.empty(size, dtype=bool))
-    _blocks.run(_solve_block, flat, outputs)
-    lambda_star, lambda_collapse, sharp, shrinking = (o.reshape(p_.shape) for o in outputs)
-    return SolveResult(lambda_star, lambda_collapse, sharp, shrinking, p_, b_, c_, cl_)
+    lambda_star, lambda_collapse = np.empty(size), np.empty(size)
+    sharp, shrinking = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
+    _blocks.run(_solve_block, flat, (lambda_star, lambda_collapse, sharp, shrinking))
+    shape = p_.shape
+    return SolveResult(lambda_star.reshape(shape), lambda_collapse.reshape(shape),
+                       sharp.reshape(shape), shrinking.reshape(shape), p_, b_, c_, cl_)
 
 
 def _compact(*arrays: FloatArray) -> list[FloatArray]:

@@ -59,6 +59,7 @@ KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
 
 _K = {name: fn for name, (_, _, fn) in KERNELS.items()}
+_rate = _lambdify((S.q, S.qbar, S.beta, S.delta), S.RATE)  # D, as in cliff.solve
 
 # Regimes of the asymptotic onset (codes used internally, names returned to users).
 REGIMES = np.array(["start", "teacher", "unclipped", "capped", "floored", "runaway", "never"])
@@ -84,17 +85,24 @@ class _Point:
 
 def _point(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None,
            threshold: ArrayLike) -> _Point:
-    p_, b_, c_, cl_ = _bernoulli._inputs(p, b, c, c_low)
+    p_ = _checks.check_open_unit("p", p)
+    b_ = _checks.check_open_unit("b", b)
+    c_ = _checks.check_cap("c", c)
+    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
     t_ = _checks.check_open_unit("threshold", threshold)
     p_, b_, c_, cl_, t_ = _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, threshold=t_)
-    o = _bernoulli._orient(p_, b_)
+    sharp = p_ > b_  # growing class: M when sharpening, T otherwise (neutral: as softening)
+    q, qbar = np.where(sharp, p_, 1.0 - p_), np.where(sharp, 1.0 - p_, p_)
+    beta, betabar = np.where(sharp, b_, 1.0 - b_), np.where(sharp, 1.0 - b_, b_)
     res = _bernoulli.solve(p_, b_, c_, c_low=cl_)
+    binding = np.asarray(res.binding)
     with np.errstate(divide="ignore"):
-        rate = np.asarray(_bernoulli._rate(o.q, o.qbar, o.beta, o.delta), dtype=np.float64)
-    tau = np.where(o.sharp, t_, 1.0 - t_)
-    taubar = np.where(o.sharp, 1.0 - t_, t_)
-    return _Point(o.q, o.qbar, o.beta, o.betabar, rate, c_, cl_, tau, taubar,
-                  np.asarray(res._lambda_collapse, dtype=np.float64), res._tail == o.sharp)
+        rate = np.asarray(_rate(q, qbar, beta, np.abs(p_ - b_)), dtype=np.float64)
+    tau = np.where(sharp, t_, 1.0 - t_)
+    taubar = np.where(sharp, 1.0 - t_, t_)
+    shrinking = (binding == "tail") == sharp
+    return _Point(q, qbar, beta, betabar, rate, c_, cl_, tau, taubar,
+                  np.asarray(res.lambda_collapse, dtype=np.float64), shrinking)
 
 
 def _out(arr: FloatArray) -> Any:
@@ -166,7 +174,8 @@ def finite_budget_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr
     r"""Onset ``lambda_T``: the smallest ``lambda >= 1`` whose ``m_T`` is past ``threshold``.
 
     .. math:: \lambda_T = \min\{\lambda \ge 1 : m^{(\lambda)}_G(T) \ge \tau_G\},\quad
-              \theta_{n+1} = \theta_n + \eta\, m_n (1 - m_n)\, g(m_n),\ \theta_0 = \mathrm{logit}\, b,
+              \theta_{n+1} = \theta_n + \eta\, m_n (1 - m_n)\, g(m_n),\
+              \theta_0 = \mathrm{logit}\, b,
 
     with ``tau_G = tau`` when sharpening (``m_T >= tau``) and ``1 - tau`` when softening
     (``m_T <= tau``).
@@ -339,6 +348,10 @@ class BudgetExtension:
         (``lambda_inf = 1``; no prediction beyond ``lambda_2T = 1``) or ``'never'``.
     lambda_T_leading : leading-order runaway onset ``lambda_collapse + I/(D eta T)``
         (``runaway`` regime; equal to ``lambda_T`` elsewhere).
+    in_range : whether the prediction is in its range of validity,
+        ``(lambda_T - lambda_inf) D <= 1/2``: the unclipped fixed point at ``lambda_T`` lies
+        within half a log-odds unit of where it sits at ``lambda_inf``, so the map is close
+        to its linearisation (relaxation) or to the bottleneck (runaway).
     """
 
     lambda_T: Any
@@ -348,6 +361,7 @@ class BudgetExtension:
     multiplier: Any
     regime: Any
     lambda_T_leading: Any
+    in_range: Any
 
 
 def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: float, *,
@@ -384,7 +398,9 @@ def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: f
     segment, which takes ``I / ((lambda - lambda_collapse) D)`` to cross,
     ``I = [2 theta + e^theta - e^-theta]`` between its edge and ``theta_tau``; so
     ``lambda_T - lambda_collapse ~ I / (D eta T)`` and doubling ``T`` halves it.
-    Both are leading-order statements in the distance to ``lambda_inf``.
+    Both are leading-order statements in the distance to ``lambda_inf``; ``in_range`` flags
+    the points close enough for them to hold (there the error is a few percent of the shift;
+    far from it, at small budgets, the prediction can be off by more than the shift).
 
     Examples
     --------
@@ -412,11 +428,19 @@ def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: f
     l2t = np.select([code <= _TEACHER, code == _NEVER, code == _RUNAWAY], [1.0, np.inf, runaway],
                     relax)
     l2t = np.where(np.isfinite(lt), l2t, lt)
+    with np.errstate(invalid="ignore"):  # inf - inf where no onset: replaced by 0
+        moved = np.where(np.isfinite(lt), lt - l2t, 0.0)
     return BudgetExtension(
         lambda_T=_out(lt), lambda_inf=_out(lam_inf), lambda_2T=_out(l2t),
-        shift=_out(np.where(np.isfinite(lt), lt - l2t, 0.0)), multiplier=_out(mu),
+        shift=_out(moved), multiplier=_out(mu),
         regime=REGIMES[code].item() if np.ndim(code) == 0 else REGIMES[code],
-        lambda_T_leading=_out(np.where(code == _RUNAWAY, lead, lt)))
+        lambda_T_leading=_out(np.where(code == _RUNAWAY, lead, lt)),
+        in_range=_flag(np.isfinite(lt) & ((lt - np.where(np.isfinite(lt), lam_inf, 0.0))
+                                          * pt.rate <= 0.5)))
+
+
+def _flag(arr: NDArray[np.bool_]) -> Any:
+    return bool(arr) if np.ndim(arr) == 0 else arr
 
 
 # --- small-clip cross-prediction ---------------------------------------------------------

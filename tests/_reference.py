@@ -19,7 +19,7 @@ def log_sigmoid(t: Array) -> Array:
 
 def drift(theta: Array, p: Array, b: Array, c: Array, c_low: Array, lam: Array,
           clipped: bool = True) -> Array:
-    """g = A(M) - A(T) with A(y) = clip(log piT - log pi, log c_low, log c) + (lam-1) log piT/pi0."""
+    """g = A(M) - A(T), A(y) = clip(log piT - log pi, log c_low, log c) + (lam-1) log piT/pi0."""
     log_p, log_pbar = np.log(p), np.log1p(-p)
     log_b, log_bbar = np.log(b), np.log1p(-b)
     ratio_m = log_p - log_sigmoid(theta)
