@@ -32,6 +32,7 @@ from cliff._kary import (
     solve_kary,
     solve_kary_log,
 )
+from cliff._scheduler import LambdaScheduler
 from cliff._sequence import log_parse_rate, predict_parse_rate, sequence_cliff
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "ClipCross",
     "Estimate",
     "KaryResult",
+    "LambdaScheduler",
     "Reduction",
     "SolveResult",
     "__version__",
