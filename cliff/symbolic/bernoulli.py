@@ -115,9 +115,11 @@ LOGIT_FIXED_POINT = sp.log(b) - sp.log(1 - b) + lam * ((sp.log(p) - sp.log(1 - p
 
 # Clipped fixed point for lambda* <= lambda < lambda_collapse, as growing/shrinking masses.
 CLIPPED_SHRINKING_GROWING_MASS = sp.exp(x - sp.log(c / q))
-CLIPPED_SHRINKING_SHRINKING_MASS = -expm1(x - sp.log(c / q))
+# UnevaluatedExpr keeps SymPy from folding exp(x - log(c/q)) into q e^x / c, which would
+# turn -expm1(.) back into the cancelling 1 - q e^x / c.
+CLIPPED_SHRINKING_SHRINKING_MASS = -expm1(sp.UnevaluatedExpr(x - sp.log(c / q)))
 CLIPPED_GROWING_SHRINKING_MASS = sp.exp(-x + sp.log(qbar / c_low))
-CLIPPED_GROWING_GROWING_MASS = -expm1(-x + sp.log(qbar / c_low))
+CLIPPED_GROWING_GROWING_MASS = -expm1(sp.UnevaluatedExpr(-x + sp.log(qbar / c_low)))
 
 REGION = {
     "mode_floor": p / c,  # M's ratio p/m reaches c
@@ -229,7 +231,7 @@ class Identity:
 
     def residual(self) -> sp.Expr:
         """derived - stable, simplified on the positive parametrisation of the domain."""
-        diff = (self.derived - self.stable).subs(GROWING_CLASS).subs(dict(self.domain))
+        diff = (self.derived - self.stable.doit()).subs(GROWING_CLASS).subs(dict(self.domain))
         diff = diff.subs(_POSITIVE_DOMAIN)
         diff = sp.expand_func(diff).rewrite(sp.log)
         diff = sp.simplify(sp.expand_log(diff, force=True))
