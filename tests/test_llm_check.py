@@ -1,0 +1,182 @@
+"""Tests of the Qwen3 cliff check: the contract parser, the valid-token sets, the pre-registered
+run and the checkpoint path.
+
+The parser and the prefix automaton are two independent implementations of the contract; they
+are checked against each other and against brute-force completion search.  The run tests check
+structure and ordering, never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from validate.llm_check.task import (
+    answer_tokens,
+    make_prompts,
+    ndcg_at_1,
+    parse_strict,
+    ranking_by,
+    scan,
+    valid_token_mask,
+)
+from validate.llm_check.tokenizer import build_tokenizer, token_info
+
+SYMBOLS = ["[", "]", ",", "0", "1", " ", "2", "x"]
+
+
+def test_scanner_agrees_with_json_parser_on_all_short_strings() -> None:
+    # Exhaustive over every string of length <= 6 on 8 symbols (299,593 strings), K = 2.
+    for n in range(7):
+        for chars in itertools.product(SYMBOLS, repeat=n):
+            text = "".join(chars)
+            state = scan(text, 2)
+            assert (parse_strict(text, 2) is not None) == (state is not None and
+                                                           state.expect == "end"), text
+
+
+def test_valid_mask_equals_brute_force_completion() -> None:
+    # A token is valid iff SOME completion (brute force over the contract alphabet, up to the
+    # longest valid answer) of prefix + token parses strictly.
+    k, alphabet = 2, ["[", "]", ",", "0", "1"]
+    texts = tuple(alphabet) + ("<eos>",)
+    eos = len(alphabet)
+    cands = np.arange(len(alphabet))
+
+    def completable(s: str) -> bool:
+        return any(parse_strict(s + "".join(t), k) is not None
+                   for n in range(0, 5 - len(s) + 1) for t in itertools.product(alphabet, repeat=n))
+
+    for n in range(5):
+        for chars in itertools.product(alphabet, repeat=n):
+            prefix = "".join(chars)
+            mask = valid_token_mask(prefix, k, texts, cands, eos)
+            if not completable(prefix):
+                assert mask is None, prefix
+                continue
+            assert mask is not None
+            for t, s in enumerate(alphabet):
+                assert mask[t] == completable(prefix + s), (prefix, s)
+            assert mask[eos] == (parse_strict(prefix, k) is not None)
+
+
+def test_answers_and_metric() -> None:
+    rng = np.random.default_rng(0)
+    for p in make_prompts(50, 8, 3, rng):
+        ideal = ranking_by(p.relevance, 0.0, rng)
+        assert parse_strict("".join(answer_tokens(ideal)), 8) == ideal
+        assert parse_strict("".join(answer_tokens(ideal, drop_close=True)), 8) is None
+        assert ndcg_at_1(ideal, p.relevance) == 1.0
+    # NDCG@1 from its definition: gains 2^rel - 1 over the best gain.
+    assert ndcg_at_1([2, 0, 1], [0.0, 2.0, 1.0]) == pytest.approx(1.0 / 3.0, rel=1e-15)
+    assert parse_strict("[0,0]", 2) is None and parse_strict("[true,0]", 2) is None
+
+
+def test_tokenizer_round_trip(tmp_path: Path) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    tok = build_tokenizer(8, 3)
+    tok.save_pretrained(tmp_path)
+    back = PreTrainedTokenizerFast.from_pretrained(str(tmp_path), local_files_only=True)
+    text = "i0 x2 y1 i1 x0 y0 =>"
+    assert back.encode(text, add_special_tokens=False) == tok.encode(text, add_special_tokens=False)
+    info = token_info(back, len(back))
+    ids = [back.convert_tokens_to_ids(s) for s in "[1,0]"] + [info.eos_id]
+    assert info.answer_text(ids) == "[1,0]"
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    from validate.llm_check.__main__ import main
+
+    out = tmp_path_factory.mktemp("llm_quick")
+    report = main(["--quick", "--out", str(out), "--device", "cpu"])
+    return report, out
+
+
+def test_quick_run_report_structure(quick_report: tuple[dict, Path]) -> None:
+    from validate.llm_check.__main__ import canonical_sha256
+
+    report, out = quick_report
+    on_disk = json.loads((out / "report.json").read_text())
+    assert set(on_disk["configurations"]) == {"softening", "sharpening"}
+    assert (out / "cliff_llm.png").stat().st_size > 0
+    pred = json.loads((out / "prediction.json").read_text())
+    assert canonical_sha256(pred["payload"]) == pred["sha256"] == on_disk["prediction_sha256"]
+    for name, res in on_disk["configurations"].items():
+        p = res["prediction"]
+        assert p == pred["payload"]["configurations"][name]  # the report uses the locked file
+        assert {"type", "mean_p", "mean_b", "lambda_star", "lambda_collapse"} <= set(
+            p["position_types"][0])
+        assert len(p["window"]) == 2 and p["lambdas"][0] == 1.0
+        assert res["lambdas"] == p["lambdas"]
+        n_seeds = len(res["seeds"])
+        for key in ("parse_rate", "ndcg_at_1"):
+            assert np.shape(res["per_seed"][key]) == (n_seeds, len(res["lambdas"]))
+        assert all(0.0 <= r <= 1.0 for r in res["mean_parse_rate"])
+        assert {"last_keep", "first_break", "found"} <= set(res["onset"])
+        assert {"consistent", "resolved_inside"} <= set(res["verdict"])
+        assert on_disk["config"] == pred["payload"]["config"]
+
+
+def test_prediction_written_before_first_sweep_result(quick_report: tuple[dict, Path]) -> None:
+    report, out = quick_report
+    written = json.loads((out / "prediction.json").read_text())["payload"]["written_at"]["unix_ns"]
+    starts = [r["started_at"]["unix_ns"] for res in report["configurations"].values()
+              for r in res["runs"]]
+    assert written < min(starts)
+    assert report["prediction_before_sweep"] is True
+
+
+def test_missing_checkpoint_names_argument(tmp_path: Path) -> None:
+    from validate.llm_check.__main__ import main
+
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match="--student.*nope"):
+        main(["--student", str(missing), "--teacher", str(missing), "--out", str(tmp_path)])
+
+
+def test_saved_checkpoints_reload_and_take_an_opd_step(tmp_path: Path) -> None:
+    from validate.llm_check.models import TinyQwen3, load_checkpoint, new_model, train_sft
+    from validate.llm_check.opd import Config, Models, run_opd
+    from validate.llm_check.warmstart import Recipe, sft_batches
+
+    torch.set_num_threads(2)
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    for name, seed in (("student", 1), ("teacher", 2)):
+        m = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), seed)
+        train_sft(m, sft_batches(tok, 8, 3, 16, Recipe(0.0, 0.0)), 5, 3e-3, seed, "sft")
+        m.save_pretrained(tmp_path / name)
+        tok.save_pretrained(tmp_path / name)
+    student, s_tok = load_checkpoint(str(tmp_path / "student"), "--student")
+    teacher, _ = load_checkpoint(str(tmp_path / "teacher"), "--teacher")
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    reference = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 1)
+    reference.load_state_dict(student.state_dict())
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    cfg = Config(opd_steps=1, rollouts=8, eval_rollouts=8)
+    prompts = make_prompts(16, 8, 3, np.random.default_rng(0))
+    info2 = token_info(s_tok, student.config.vocab_size)
+    r = run_opd(Models(teacher, student, reference), prompts, prompts[:8], s_tok, info2, cfg, 8,
+                1.5, seed=0)
+    assert len(r["history"]) == 1 and 0.0 <= r["final"]["parse_rate"] <= 1.0
+    changed = any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
+    assert changed
+
+
+@pytest.mark.heavy
+@pytest.mark.skipif(os.environ.get("CLIFF_THOROUGH") != "1", reason="set CLIFF_THOROUGH=1")
+def test_full_default_run(tmp_path: Path) -> None:
+    from validate.llm_check.__main__ import main
+
+    report = main(["--out", str(tmp_path)])
+    assert report["prediction_before_sweep"] is True
+    for res in report["configurations"].values():
+        assert len(res["lambdas"]) >= 8 and len(res["seeds"]) >= 2

@@ -1,0 +1,409 @@
+"""Clipped G-OPD (reward-extrapolated on-policy distillation) on Qwen3 models, in plain torch.
+
+One readable loop, top to bottom: a typed :class:`Config` whose fields carry their meaning,
+then the helpers it uses (evaluation, structural-position measurement), then :func:`run_opd`.
+
+Per-token advantage of a sampled answer token ``y_t`` (THEORY.md, clipped G-OPD)::
+
+    A_t = clip(log piT(y_t) - log pi(y_t), log c_low, log c)
+          + (lam - 1) (log piT(y_t) - log pi0(y_t))
+
+with ``pi`` the student that sampled the rollout, ``piT`` the teacher and ``pi0`` the frozen
+warm-start student (the G-OPD reference).  The update is PPO's clipped surrogate on the
+per-token ratio ``pi_new / pi`` (``update_epochs`` passes over the batch); with one epoch it
+is exactly REINFORCE with the advantage above.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
+
+from validate.llm_check.models import answer_logprobs, left_pad, sample, token_logprobs
+from validate.llm_check.task import (
+    POSITION_TYPES,
+    Prompt,
+    ndcg_at_1,
+    parse_strict,
+    scan,
+    valid_token_mask,
+)
+from validate.llm_check.tokenizer import TokenInfo
+
+
+@dataclass
+class Config:
+    """Everything a run depends on; saved with every result."""
+
+    out: str = "runs/llm_check"
+    """output folder"""
+    config: str = "both"
+    """'softening', 'sharpening' or 'both' (ignored with --student/--teacher)"""
+    seed: int = 0
+    """base seed; sweep seeds are seed, seed+1, ..."""
+    n_seeds: int = 2
+    """OPD seeds per lambda"""
+    quick: bool = False
+    """a small smoke-test run (fewer steps, lambdas, seeds)"""
+    device: str = "cpu"
+    """'cpu' or 'cuda'"""
+    threads: int = 2
+    """torch CPU threads"""
+    # --- task
+    k: int = 8
+    """items per prompt (single-digit ids, K <= 10)"""
+    levels: int = 3
+    """feature levels; relevance = x in {0..levels-1}"""
+    max_new: int = 20
+    """generation cap in tokens (a full answer is 2K+1 symbols plus EOS)"""
+    # --- warm start (synthetic configurations only)
+    teacher_steps: int = 600
+    """SFT steps for each teacher"""
+    student_steps: int = 500
+    """SFT steps for each warm-start student"""
+    sft_batch: int = 64
+    """SFT batch size"""
+    sft_lr: float = 3e-3
+    """SFT AdamW learning rate (linear warm-down)"""
+    teacher_format_noise: float = 0.2
+    """softening: rate at which teacher targets drop the closing ']'"""
+    student_format_noise: float = 0.5
+    """sharpening: rate at which student targets drop the closing ']'"""
+    student_rank_noise: float = 1.0
+    """Gumbel scale added to scores before sorting the student's targets"""
+    # --- pre-registration
+    c: float = 5.0
+    """IS clip strength (ratio cap > 1); the paper uses 5"""
+    c_low: float | None = None
+    """lower IS clip in [0, 1); None means 1/c"""
+    estimate_rollouts: int = 256
+    """warm-start rollouts whose structural positions measure p and b"""
+    n_lambdas: int = 8
+    """lambda grid size (uniform from 1 to lambda_max)"""
+    grid_span: float = 2.5
+    """lambda_max = 1 + grid_span * (lambda_collapse_binding - 1), kept in [1.5, 6]"""
+    # --- OPD
+    opd_steps: int = 120
+    """OPD updates per (lambda, seed)"""
+    rollouts: int = 32
+    """student rollouts per update"""
+    opd_lr: float = 1e-3
+    """Adam learning rate of the OPD update"""
+    update_epochs: int = 2
+    """PPO epochs per batch"""
+    clip_coef: float = 0.2
+    """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps])"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clip"""
+    eval_rollouts: int = 256
+    """held-out rollouts for parse rate and NDCG@1 (one per prompt)"""
+    break_fraction: float = 0.5
+    """a lambda 'breaks' when its mean parse rate < break_fraction * the lambda=1 rate"""
+    schedule: bool = False
+    """also run the highest lambda with cliff.LambdaScheduler"""
+    # --- real checkpoints
+    student: str | None = None
+    """local Qwen3 checkpoint folder of the student (and its tokenizer)"""
+    teacher: str | None = None
+    """local Qwen3 checkpoint folder of the teacher (same tokenizer as the student)"""
+    data: str | None = None
+    """JSONL of real prompts: {"prompt": str, "relevance": [K numbers]} per line"""
+
+    @property
+    def c_low_value(self) -> float:
+        return 1.0 / self.c if self.c_low is None else self.c_low
+
+    def quick_version(self) -> Config:
+        """The ``--quick`` run: same code path, tiny budgets."""
+        return Config(**{**self.__dict__, "teacher_steps": 40, "student_steps": 30, "sft_batch": 32,
+                         "estimate_rollouts": 64, "n_lambdas": 3, "n_seeds": 1,
+                         "opd_steps": 8, "rollouts": 16, "eval_rollouts": 64, "quick": True})
+
+
+# ---------------------------------------------------------------------------------------------
+# batches, evaluation
+
+
+@dataclass
+class Models:
+    """The three policies of one configuration (``reference`` is a frozen copy of pi0)."""
+
+    teacher: Qwen3ForCausalLM
+    student: Qwen3ForCausalLM
+    reference: Qwen3ForCausalLM
+
+
+LambdaFn = Callable[[int, Models, torch.Tensor, torch.Tensor, torch.Tensor], float]
+"""``(step, models, prompt_ids, prompt_mask, gen) -> lambda`` (a schedule hook)."""
+
+
+def encode(prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase, info: TokenInfo,
+           device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and mask ``(B, P)`` on ``device``."""
+    ids, mask = left_pad([tokenizer.encode(p.text, add_special_tokens=False) for p in prompts],
+                         info.pad_id)
+    return ids.to(device), mask.to(device)
+
+
+def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase,
+             info: TokenInfo, cfg: Config, k: int, seed: int) -> dict[str, float]:
+    """Strict parse rate over rollouts (one per prompt) and NDCG@1 over the parsed ones.
+
+    ``ndcg_at_1_all`` scores unparseable answers as 0 (the product of both effects).
+    """
+    gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
+    ok, scores = 0, []
+    for s in range(0, len(prompts), 128):
+        chunk = prompts[s : s + 128]
+        ids, mask = encode(chunk, tokenizer, info, cfg.device)
+        gen, _ = sample(model, ids, mask, cfg.max_new, info.eos_id, gen_)
+        for row, p in zip(gen.tolist(), chunk, strict=True):
+            ranking = parse_strict(info.answer_text(row), k)
+            if ranking is not None:
+                ok += 1
+                scores.append(ndcg_at_1(ranking, p.relevance))
+    n = len(prompts)
+    return {
+        "parse_rate": ok / n,
+        "ndcg_at_1": float(np.mean(scores)) if scores else float("nan"),
+        "ndcg_at_1_all": float(np.sum(scores)) / n,
+        "n": n,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# structural positions
+
+
+@dataclass
+class Positions:
+    """Every viable structural position of a set of rollouts.
+
+    ``teacher_lp``, ``reference_lp``: ``(N, V)`` log-probs; ``valid``: ``(N, V)`` contract-valid
+    next tokens (what the strict parser accepts given the prefix); ``types``: ``(N,)``.
+    """
+
+    teacher_lp: NDArray[np.float64]
+    reference_lp: NDArray[np.float64]
+    valid: NDArray[np.bool_]
+    types: NDArray[np.str_]
+
+
+def viable_positions(gen: torch.Tensor, live: torch.Tensor, info: TokenInfo, k: int
+                     ) -> list[tuple[int, int, NDArray[np.bool_], str]]:
+    """``(row, t, valid mask, position type)`` of every position whose prefix is still viable."""
+    found = []
+    for i, row in enumerate(gen.tolist()):
+        prefix = ""
+        for t, tok in enumerate(row):
+            if not live[i, t]:
+                break
+            m = valid_token_mask(prefix, k, info.texts, info.candidates, info.eos_id)
+            state = scan(prefix, k)
+            if m is None or state is None:
+                break
+            found.append((i, t, m, state.expect))
+            prefix += info.texts[tok]
+    return found
+
+
+@torch.no_grad()
+def structural_positions(models: Models, prompts: Sequence[Prompt],
+                         tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int,
+                         seed: int, policy: str = "reference") -> Positions:
+    """Roll out ``policy`` (the warm start by default) and collect its viable positions."""
+    gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
+    roller = getattr(models, policy)
+    t_all, r_all, v_all, ty_all = [], [], [], []
+    for s in range(0, len(prompts), 64):
+        ids, mask = encode(prompts[s : s + 64], tokenizer, info, cfg.device)
+        gen, live = sample(roller, ids, mask, cfg.max_new, info.eos_id, gen_)
+        t_lp = answer_logprobs(models.teacher, ids, mask, gen).double().cpu().numpy()
+        r_lp = answer_logprobs(models.reference, ids, mask, gen).double().cpu().numpy()
+        for i, t, m, ty in viable_positions(gen, live, info, k):
+            t_all.append(t_lp[i, t])
+            r_all.append(r_lp[i, t])
+            v_all.append(m[: t_lp.shape[-1]])
+            ty_all.append(ty)
+    return Positions(np.stack(t_all), np.stack(r_all), np.stack(v_all), np.array(ty_all))
+
+
+def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float) -> LambdaFn:
+    """A :data:`LambdaFn` driven by ``cliff.LambdaScheduler(target, c=cfg.c)``.
+
+    Each step passes the teacher and reference log-probs at the batch's viable structural
+    positions, as ``[S, P, V]`` with ``P`` = the position types and ``S`` the smallest count of
+    any type in the batch (the first ``S`` of each type); a batch missing a type keeps the
+    previous lambda (1 before the first update).
+    """
+    import cliff
+
+    sched = cliff.LambdaScheduler(target, c=cfg.c, c_low=cfg.c_low_value)
+    last = [1.0]
+
+    @torch.no_grad()
+    def fn(step: int, models: Models, ids: torch.Tensor, mask: torch.Tensor,
+           gen: torch.Tensor) -> float:
+        live = torch.ones_like(gen, dtype=torch.bool)
+        for t in range(1, gen.shape[1]):
+            live[:, t] = live[:, t - 1] & (gen[:, t - 1] != info.eos_id)
+        found = viable_positions(gen, live, info, k)
+        by_type = {ty: [f for f in found if f[3] == ty] for ty in POSITION_TYPES}
+        n = min(len(v) for v in by_type.values())
+        if n == 0:
+            return last[0]
+        t_lp = answer_logprobs(models.teacher, ids, mask, gen).double().cpu().numpy()
+        r_lp = answer_logprobs(models.reference, ids, mask, gen).double().cpu().numpy()
+        pick = [[by_type[ty][j] for ty in POSITION_TYPES] for j in range(n)]
+        teacher = np.array([[t_lp[i, t] for i, t, _, _ in row] for row in pick])  # (S, P, V)
+        reference = np.array([[r_lp[i, t] for i, t, _, _ in row] for row in pick])
+        valid = np.array([[m[: t_lp.shape[-1]] for _, _, m, _ in row] for row in pick])
+        last[0] = float(sched.update(teacher, reference, valid))
+        return last[0]
+
+    return fn
+
+
+def valid_mass_log(logprobs: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``log sum_{v valid} pi(v)`` per position (``-inf`` where nothing is valid)."""
+    masked = np.where(valid, logprobs, -np.inf)
+    top = masked.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return (top[..., 0] + np.log(np.exp(masked - top).sum(axis=-1)))
+
+
+def estimate_p_b(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-position valid mass ``(p, b)`` of teacher and reference.
+
+    Uses ``cliff.estimate`` when the package provides it; otherwise the private fallback
+    :func:`_estimate_fallback` (to be replaced by ``cliff.estimate``).
+    """
+    import cliff
+
+    if hasattr(cliff, "estimate"):
+        est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
+        return np.asarray(est.p, dtype=np.float64), np.asarray(est.b, dtype=np.float64)
+    return _estimate_fallback(pos)
+
+
+def _estimate_fallback(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """FALLBACK, to be replaced by ``cliff.estimate``: ``p, b`` = valid mass of piT, pi0."""
+    return (np.exp(valid_mass_log(pos.teacher_lp, pos.valid)),
+            np.exp(valid_mass_log(pos.reference_lp, pos.valid)))
+
+
+def tail_masses(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-position invalid mass ``(1 - p, 1 - b)`` computed without cancellation.
+
+    From ``cliff.estimate`` (``log_p_rest``, ``log_b_rest``) when available, else the fallback.
+    """
+    import cliff
+
+    if hasattr(cliff, "estimate"):
+        est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
+        return (np.exp(np.asarray(est.log_p_rest, dtype=np.float64)),
+                np.exp(np.asarray(est.log_b_rest, dtype=np.float64)))
+    return (-np.expm1(valid_mass_log(pos.teacher_lp, pos.valid)),
+            -np.expm1(valid_mass_log(pos.reference_lp, pos.valid)))
+
+
+def position_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any]]:
+    """Per position type: count, mean p, mean b, and ``cliff.solve`` at (mean p, mean b).
+
+    The means are of the valid masses (equivalently ``1 - mean tail mass``); the tails are
+    averaged directly so near-1 masses keep their digits.  Also reported: the median of the
+    per-position lambda* (positions with p and b strictly inside (0, 1) only).
+    """
+    import cliff
+
+    p_all, b_all = estimate_p_b(pos)
+    tp, tb = tail_masses(pos)
+    rows = []
+    for ty in POSITION_TYPES:
+        sel = pos.types == ty
+        if not sel.any():
+            continue
+        tail_p, tail_b = float(tp[sel].mean()), float(tb[sel].mean())
+        row: dict[str, Any] = {"type": ty, "n": int(sel.sum()), "mean_p": 1.0 - tail_p,
+                               "mean_b": 1.0 - tail_b, "mean_tail_p": tail_p,
+                               "mean_tail_b": tail_b, "estimator_mean_p": float(p_all[sel].mean()),
+                               "estimator_mean_b": float(b_all[sel].mean())}
+        if 0.0 < tail_p < 1.0 and 0.0 < tail_b < 1.0 and 1.0 - tail_p < 1.0 and 1.0 - tail_b < 1.0:
+            r = cliff.solve(1.0 - tail_p, 1.0 - tail_b, c, c_low=c_low)
+            row.update(regime=str(r.regime), binding=str(r.binding),
+                       lambda_star=float(r.lambda_star), lambda_collapse=float(r.lambda_collapse))
+            inside = (tp[sel] > 0) & (tp[sel] < 1) & (tb[sel] > 0) & (tb[sel] < 1)
+            if inside.any():
+                rp = cliff.solve(1.0 - tp[sel][inside], 1.0 - tb[sel][inside], c, c_low=c_low)
+                row["median_position_lambda_star"] = float(np.median(rp.lambda_star))
+        else:
+            row.update(regime="undetermined", binding="none", lambda_star=math.inf,
+                       lambda_collapse=math.inf,
+                       note="p or b indistinguishable from 0 or 1 in float64; not solved")
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Sequence[Prompt],
+            tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int, lam: float,
+            seed: int, lam_fn: LambdaFn | None = None, desc: str = "opd") -> dict[str, Any]:
+    """Train ``models.student`` in place with clipped G-OPD at ``lam``; return metrics.
+
+    Returns the held-out evaluation after the budget and a short history
+    (mean advantage, mean approximate KL to the teacher, lambda used).
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
+    student, teacher, reference = models.student, models.teacher, models.reference
+    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
+    log_c, log_c_low = math.log(cfg.c), (math.log(cfg.c_low_value) if cfg.c_low_value > 0
+                                         else -math.inf)
+    history: list[dict[str, float]] = []
+    for step in tqdm(range(cfg.opd_steps), desc=desc, leave=False):
+        # --- rollouts
+        idx = rng.integers(0, len(train_prompts), size=cfg.rollouts)
+        ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
+        gen, live = sample(student, ids, mask, cfg.max_new, info.eos_id, gen_)  # (B, T)
+        b_mask = live.float()
+        with torch.no_grad():
+            b_logprobs = token_logprobs(student, ids, mask, gen)  # (B, T) log pi (behaviour)
+            b_teacher = token_logprobs(teacher, ids, mask, gen)  # log piT
+            b_reference = token_logprobs(reference, ids, mask, gen)  # log pi0
+        lam_t = lam if lam_fn is None else lam_fn(step, models, ids, mask, gen)
+        # --- clipped G-OPD advantage, per token
+        is_term = torch.clamp(b_teacher - b_logprobs, min=log_c_low, max=log_c)
+        b_advantages = is_term + (lam_t - 1.0) * (b_teacher - b_reference)  # (B, T)
+        # --- PPO-style update
+        student.train()
+        for _ in range(cfg.update_epochs):
+            newlogprob = token_logprobs(student, ids, mask, gen)
+            ratio = torch.exp(newlogprob - b_logprobs)
+            pg_loss1 = -b_advantages * ratio
+            pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+            pg_loss = (torch.max(pg_loss1, pg_loss2) * b_mask).sum() / b_mask.sum()
+            optimizer.zero_grad()
+            pg_loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+        student.eval()
+        history.append({
+            "step": step, "lambda": float(lam_t),
+            "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),
+            "reverse_kl": float(((b_logprobs - b_teacher) * b_mask).sum() / cfg.rollouts),
+        })
+    final = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000)
+    return {"final": final, "history": history[:: max(1, len(history) // 20)]}

@@ -1,0 +1,77 @@
+"""Training recipes for the teachers and SFT warm-start students of the two configurations.
+
+Both configurations use the same synthetic task; they differ only in the targets each model is
+trained on (fresh prompts every step, so nothing is memorised):
+
+============  ========================================  =========================================
+config        teacher targets                           student (SFT warm start) targets
+============  ========================================  =========================================
+softening     ideal ranking; ``]`` dropped with          noisy ranking; always well-formed
+              probability ``teacher_format_noise``
+sharpening    ideal ranking; always well-formed          noisy ranking; ``]`` dropped with
+                                                        probability ``student_format_noise``
+============  ========================================  =========================================
+
+"Noisy ranking" sorts items by ``score + student_rank_noise * Gumbel``: the student learns a
+worse ranker, so in both configurations the teacher ranks better.  Format noise sits at one
+structural position type (``close``), so there the softening student is more format-certain
+than its teacher (``p < b``) and the sharpening student less (``p > b``).  Whether the trained
+models really have these properties is measured, never assumed (``opd.measure_models``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from validate.llm_check.models import Batch, left_pad
+from validate.llm_check.task import answer_tokens, make_prompts, ranking_by
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Targets of one model: ranking noise (Gumbel scale) and format-noise rate at ``close``."""
+
+    rank_noise: float
+    format_noise: float
+
+
+def recipes(config: str, teacher_format_noise: float, student_format_noise: float,
+            student_rank_noise: float) -> tuple[Recipe, Recipe]:
+    """``(teacher, student)`` recipes of configuration ``config``."""
+    if config == "softening":
+        return Recipe(0.0, teacher_format_noise), Recipe(student_rank_noise, 0.0)
+    if config == "sharpening":
+        return Recipe(0.0, 0.0), Recipe(student_rank_noise, student_format_noise)
+    raise ValueError(f"config must be 'softening' or 'sharpening', got {config!r}")
+
+
+def sft_batches(
+    tokenizer: PreTrainedTokenizerBase, k: int, levels: int, batch_size: int, recipe: Recipe
+) -> Callable[[np.random.Generator], Batch]:
+    """A function ``rng -> Batch`` drawing fresh prompts and recipe targets (answer + EOS)."""
+    vocab = tokenizer.get_vocab()
+    eos, pad = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
+
+    def next_batch(rng: np.random.Generator) -> Batch:
+        prompts = make_prompts(batch_size, k, levels, rng)
+        enc = [tokenizer.encode(p.text, add_special_tokens=False) for p in prompts]
+        prompt_ids, prompt_mask = left_pad(enc, pad)
+        answers = []
+        for p in prompts:
+            ranking = ranking_by(p.relevance, recipe.rank_noise, rng)
+            drop = bool(rng.random() < recipe.format_noise)
+            answers.append([vocab[s] for s in answer_tokens(ranking, drop_close=drop)] + [eos])
+        width = max(len(a) for a in answers)
+        ans = torch.full((batch_size, width), pad, dtype=torch.long)
+        ans_mask = torch.zeros((batch_size, width))
+        for i, a in enumerate(answers):
+            ans[i, : len(a)] = torch.tensor(a)
+            ans_mask[i, : len(a)] = 1.0
+        return prompt_ids, prompt_mask, ans, ans_mask
+
+    return next_batch
