@@ -277,21 +277,36 @@ def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
     o = _orient(p, b)
     with np.errstate(divide="ignore"):  # D = 0 (neutral) gives the documented inf
         rate = _rate(o.q, o.qbar, o.beta, o.delta)
-        teacher = o.q >= cl  # collapse headroom log(c / max(q, c_low)) takes q
-        # the shrinking class's cap binds first iff 1 - (1-q)/c <= q/c_low, implied by q >= c_low
-        shrinking = teacher if teacher.all() else cl * (c - o.qbar) <= c * o.q
-        kappa = _headroom_shrinking(o.q, c)
-        if not shrinking.all():
-            g = ~shrinking
-            kappa = np.where(g, _headroom_growing(np.where(g, o.q, 0.0), np.where(g, cl, 1.0)),
-                             kappa)
-        head = _collapse_teacher(o.q, c)
-        if not teacher.all():
-            head = np.where(teacher, head, _collapse_floor(np.where(teacher, 1.0, cl), c))
+        n = len(out[0])
+        teacher = _full(o.q >= cl, n)  # collapse headroom log(c / max(q, c_low)) takes q
+        kappa = _full(_headroom_shrinking(o.q, c), n)
+        head = _full(_collapse_teacher(o.q, c), n)
+        shrinking = teacher
+        if not teacher.all():  # rare branches, evaluated on their points only
+            f = np.flatnonzero(~teacher)
+            q_f, qbar_f, c_f, cl_f = (_at(a, f) for a in (o.q, o.qbar, c, cl))
+            head[f] = _collapse_floor(cl_f, c_f)
+            # the shrinking class's cap binds first iff 1 - (1-q)/c <= q/c_low, which
+            # q >= c_low implies; otherwise the growing class's floor may bind first
+            grow = cl_f * (c_f - qbar_f) > c_f * q_f
+            shrinking = teacher.copy()
+            shrinking[f] = ~grow
+            g = f[grow]
+            kappa[g] = _headroom_growing(_at(q_f, grow), _at(cl_f, grow))
         out[0][...] = _threshold(kappa, rate)
         out[1][...] = _threshold(head, rate)
     out[2][...] = o.sharp
     out[3][...] = shrinking
+
+
+def _at(a: NDArray[Any], idx: NDArray[Any]) -> NDArray[Any]:
+    """``a[idx]`` for a block input, which may be a length-1 stand-in for a constant."""
+    return a if a.size == 1 else a[idx]
+
+
+def _full(a: NDArray[Any], n: int) -> NDArray[Any]:
+    """A writable length-``n`` array (expanding a length-1 result of constant inputs)."""
+    return np.full(n, a[0]) if a.size == 1 and n > 1 else a
 
 
 def clip_safe_region(p: ArrayLike, c: ArrayLike, *,

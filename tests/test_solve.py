@@ -69,6 +69,21 @@ def test_extremes_are_finite_and_correct(p: float, b: float, c: float,
                                                   rel=1e-6)
 
 
+def test_constant_and_varying_inputs_mix_in_every_branch() -> None:
+    """A scalar p against arrays of b, c, c_low hits the rare branches (growing class's
+    floor binds; q < c_low) and agrees point by point with scalar calls."""
+    b = np.array([0.5, 0.999, 0.9999, 0.2])
+    c = np.array([5.0, 2.0, 1.5, 3.0])
+    c_low = np.array([0.2, 0.9, 0.95, 0.0])
+    for p in (0.99, 0.3):
+        r = cliff.solve(p, b, c, c_low=c_low)
+        for i in range(b.size):
+            s = cliff.solve(p, b[i], c[i], c_low=c_low[i])
+            assert (r.lambda_star[i], r.lambda_collapse[i], r.binding[i]) == (
+                s.lambda_star, s.lambda_collapse, s.binding)
+    assert set(cliff.solve(0.3, b, c, c_low=c_low).binding) >= {"mode", "tail"}
+
+
 def test_neutral_regime_is_infinite() -> None:
     r = cliff.solve(0.9, 0.9, 5.0)
     assert (r.regime, r.binding, r.lambda_star, r.lambda_collapse) == (
