@@ -202,20 +202,33 @@ def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k
 def parse_args(argv: list[str] | None) -> Config:
     ap = argparse.ArgumentParser(prog="python -m validate.llm_check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=Config.out)
-    ap.add_argument("--seed", type=int, default=Config.seed)
-    ap.add_argument("--seeds", type=int, default=Config.n_seeds, dest="n_seeds")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--config", choices=["softening", "sharpening", "both"], default="both")
-    ap.add_argument("--c", type=float, default=Config.c)
-    ap.add_argument("--c-low", type=float, default=None, dest="c_low")
-    ap.add_argument("--lambdas", type=int, default=Config.n_lambdas, dest="n_lambdas")
-    ap.add_argument("--opd-steps", type=int, default=Config.opd_steps, dest="opd_steps")
-    ap.add_argument("--schedule", action="store_true")
-    ap.add_argument("--student")
-    ap.add_argument("--teacher")
-    ap.add_argument("--data")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", default=Config.out,
+                    help=f"output folder (default {Config.out})")
+    ap.add_argument("--seed", type=int, default=Config.seed,
+                    help="base random seed; sweep seeds are seed, seed+1, ...")
+    ap.add_argument("--seeds", type=int, default=Config.n_seeds, dest="n_seeds",
+                    help=f"seeds per lambda, >= 1 (default {Config.n_seeds})")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny budgets: checks the pipeline end to end in a few minutes")
+    ap.add_argument("--config", choices=["softening", "sharpening", "both"], default="both",
+                    help="warm-start configuration(s) to run (default both)")
+    ap.add_argument("--c", type=float, default=Config.c,
+                    help=f"IS clip strength, a ratio cap in (1, inf) (default {Config.c})")
+    ap.add_argument("--c-low", type=float, default=None, dest="c_low",
+                    help="lower ratio clip in [0, 1); default 1/c; 0 = none")
+    ap.add_argument("--lambdas", type=int, default=Config.n_lambdas, dest="n_lambdas",
+                    help=f"lambda grid size, >= 2 (default {Config.n_lambdas})")
+    ap.add_argument("--opd-steps", type=int, default=Config.opd_steps, dest="opd_steps",
+                    help=f"OPD updates per run, >= 1 (default {Config.opd_steps})")
+    ap.add_argument("--schedule", action="store_true",
+                    help="also run the grid's highest lambda under cliff.LambdaScheduler")
+    ap.add_argument("--student",
+                    help="folder of a Qwen3 checkpoint + tokenizer (loaded offline)")
+    ap.add_argument("--teacher",
+                    help="folder of a Qwen3 teacher checkpoint + tokenizer (loaded offline)")
+    ap.add_argument("--data", help="JSONL file of prompts (default: the synthetic task)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="torch device (default cuda when available, else cpu)")
     ns = ap.parse_args(argv)
     cfg = Config(**{f.name: getattr(ns, f.name) for f in fields(Config) if hasattr(ns, f.name)})
     if cfg.c <= 1 or not math.isfinite(cfg.c):
