@@ -288,7 +288,7 @@ def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
             head[f] = _collapse_floor(cl_f, c_f)
             # the shrinking class's cap binds first iff 1 - (1-q)/c <= q/c_low, which
             # q >= c_low implies; otherwise the growing class's floor may bind first
-            grow = cl_f * (c_f - qbar_f) > c_f * q_f
+            grow = np.broadcast_to(cl_f * (c_f - qbar_f) > c_f * q_f, f.shape)
             shrinking = teacher.copy()
             shrinking[f] = ~grow
             g = f[grow]

@@ -82,6 +82,11 @@ def test_constant_and_varying_inputs_mix_in_every_branch() -> None:
             assert (r.lambda_star[i], r.lambda_collapse[i], r.binding[i]) == (
                 s.lambda_star, s.lambda_collapse, s.binding)
     assert set(cliff.solve(0.3, b, c, c_low=c_low).binding) >= {"mode", "tail"}
+    # constant p, c, c_low with one regime throughout: the rare branch on every point
+    b = np.array([0.5, 0.9, 0.99])
+    r = cliff.solve(0.3, b, 2.0, c_low=0.9)
+    want = [cliff.solve(0.3, v, 2.0, c_low=0.9).lambda_star for v in b]
+    np.testing.assert_array_equal(r.lambda_star, want)
 
 
 def test_neutral_regime_is_infinite() -> None:
