@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from cliff import __version__
 from cliff._bernoulli import solve
+from cliff._io import jsonable
 
 _RUNAWAY = {
     "sharpening": "m -> 1 past lambda_collapse (entropy collapse of the tail)",
@@ -52,8 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def _solve(args: argparse.Namespace) -> str:
     r = solve(args.p, args.b, args.c, c_low=args.c_low)
     if args.json:
-        return json.dumps({k: (v if v == v and abs(v) != float("inf") else str(v))
-                           if isinstance(v, float) else v for k, v in r.to_dict().items()})
+        return json.dumps(jsonable(r.to_dict()))
     rows = [
         ("teacher p", f"{r.p:.12g}"), ("warm start b", f"{r.b:.12g}"),
         ("clip c / c_low", f"{r.c:.6g} / {r.c_low:.6g}"),

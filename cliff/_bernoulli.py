@@ -95,12 +95,17 @@ def _orient(p: FloatArray, b: FloatArray) -> _Oriented:
     )
 
 
+def _clip_band(c: ArrayLike, c_low: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
+    """The checked clip band ``(c, c_low)``; ``c_low`` defaults to ``1/c``."""
+    c_ = _checks.check_cap("c", c)
+    return c_, 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
+
+
 def _inputs(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None) -> tuple[
         FloatArray, FloatArray, FloatArray, FloatArray]:
     p_ = _checks.check_open_unit("p", p)
     b_ = _checks.check_open_unit("b", b)
-    c_ = _checks.check_cap("c", c)
-    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
+    c_, cl_ = _clip_band(c, c_low)
     return _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_)  # type: ignore[return-value]
 
 
@@ -131,7 +136,7 @@ class SolveResult:
     """
 
     __slots__ = ("_lambda_star", "_lambda_collapse", "_sharp", "_shrinking",
-                 "_p", "_b", "_c", "_c_low", "_scalar")
+                 "_p", "_b", "_c", "_c_low", "_scalar", "_region")
 
     def __init__(self, lambda_star: FloatArray, lambda_collapse: FloatArray,
                  sharp: NDArray[np.bool_], shrinking: NDArray[np.bool_],
@@ -140,6 +145,12 @@ class SolveResult:
         self._sharp, self._shrinking = sharp, shrinking
         self._p, self._b, self._c, self._c_low = p, b, c, c_low
         self._scalar = np.ndim(p) == 0
+        self._region: tuple[Any, Any] | None = None
+
+    def _bounds(self) -> tuple[Any, Any]:
+        if self._region is None:
+            self._region = clip_safe_region(self._p, self._c, c_low=self._c_low)
+        return self._region
 
     @property
     def _neutral(self) -> NDArray[np.bool_]:
@@ -173,11 +184,11 @@ class SolveResult:
 
     @property
     def region_low(self) -> Any:
-        return self._out(clip_safe_region(self._p, self._c, c_low=self._c_low)[0])
+        return self._out(self._bounds()[0])
 
     @property
     def region_high(self) -> Any:
-        return self._out(clip_safe_region(self._p, self._c, c_low=self._c_low)[1])
+        return self._out(self._bounds()[1])
 
     p = property(lambda self: self._out(self._p))
     b = property(lambda self: self._out(self._b))
@@ -322,8 +333,7 @@ def clip_safe_region(p: ArrayLike, c: ArrayLike, *,
     Returns ``(low, high)``; with ``c_low = 0`` the floor constraints vanish.
     """
     p_ = _checks.check_open_unit("p", p)
-    c_ = _checks.check_cap("c", c)
-    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
+    c_, cl_ = _clip_band(c, c_low)
     p_, c_, cl_ = _checks.broadcast(p=p_, c=c_, c_low=cl_)
     with np.errstate(divide="ignore"):
         low = np.maximum(_region["mode_floor"](p_, c_, cl_), _region["tail_floor"](p_, c_, cl_))

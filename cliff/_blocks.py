@@ -9,6 +9,7 @@ the same elements).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 
 BLOCK = 1 << 14  # elements per block: ~10 float64 intermediates stay inside L2
-_pool: ThreadPoolExecutor | None = None
 
 
 def threads() -> int:
@@ -29,11 +29,10 @@ def threads() -> int:
         os.cpu_count() or 1)
 
 
+@functools.cache
 def _executor(n: int) -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None or _pool._max_workers != n:  # noqa: SLF001
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="cliff")
-    return _pool
+    """One long-lived pool per worker count."""
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="cliff")
 
 
 def run(kernel: Callable[..., None], inputs: Sequence[np.ndarray],

@@ -36,7 +36,7 @@ def _umask() -> int:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically; non-finite floats become strings."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(jsonable(obj), indent=2, sort_keys=False) + "\n")
     return Path(path)
 
 
@@ -54,15 +54,17 @@ def save_figure(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     return path
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types for ``obj``: arrays as lists, numpy scalars as Python numbers, and
+    non-finite floats as the strings "inf", "-inf", "nan"."""
     import numpy as np
 
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
         f = float(obj)
         return f if np.isfinite(f) else ("inf" if f > 0 else "-inf" if f < 0 else "nan")

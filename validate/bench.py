@@ -21,7 +21,7 @@ solve_speedup_vs_root_search
 mc_speedup_vs_loop, mc_steps_per_s
     From :func:`validate.monte_carlo.bench`.
 kary_speedup_vs_brentq
-    From the K-ary module's ``bench``.
+    From :func:`cliff._kary.bench`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from scipy.optimize import brentq
 
 import cliff
 from cliff import _blocks
+from cliff._kary import bench as bench_kary
+from validate.monte_carlo import bench as bench_mc
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
@@ -104,22 +106,10 @@ def bench_solve(*, quick: bool = False, repeats: int = 5) -> dict[str, float]:
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:
-    """Every benchmark figure available in this installation."""
+    """Every benchmark figure, measured in this process."""
     out: dict[str, Any] = bench_solve(quick=quick)
-    try:
-        from validate.monte_carlo import bench as bench_mc
-    except ImportError:
-        pass
-    else:
-        out.update(bench_mc(quick=quick))
-    for module in ("cliff._kary", "validate.monte_carlo_kary"):
-        try:
-            mod = __import__(module, fromlist=["bench"])
-            bench_kary = mod.bench
-        except (ImportError, AttributeError):
-            continue
-        out.update(bench_kary(quick=quick))
-        break
+    out.update(bench_mc(quick=quick))
+    out.update(bench_kary(quick=quick))
     return out
 
 

@@ -46,9 +46,9 @@ from validate.llm_check.task import Prompt, make_prompts
 
 def canonical_sha256(obj: Any) -> str:
     """sha256 of ``json.dumps(obj, sort_keys=True, separators=(",", ":"))``."""
-    from cliff._io import _jsonable
+    from cliff._io import jsonable
 
-    text = json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
