@@ -152,8 +152,8 @@ def max_monotone_lr(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike, *,
 
     Examples
     --------
-    >>> 0.9 < max_monotone_lr(0.9, 0.5, 5.0, 1.0) < 1.0
-    True
+    >>> round(float(max_monotone_lr(0.9, 0.5, 5.0, 1.0)), 4)  # (1/4 + log 25/(6 sqrt 3))^-1
+    1.7866
     """
     pt = _point(p, b, c, c_low, 0.5)
     lam_ = _checks.check_nonnegative("lam", lam)
@@ -216,8 +216,8 @@ def finite_budget_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr
 
     Examples
     --------
-    >>> lt = finite_budget_onset(0.3, 0.9, 5.0, 200, 0.5)
-    >>> lt > asymptotic_onset(0.3, 0.9, 5.0)  # a finite budget needs a larger push
+    >>> lt = finite_budget_onset(0.7, 0.9, 5.0, 20, 0.5)
+    >>> bool(lt > asymptotic_onset(0.7, 0.9, 5.0))  # a finite budget needs a larger push
     True
     """
     pt = _point(p, b, c, c_low, threshold)
@@ -324,8 +324,8 @@ def asymptotic_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
 
     Examples
     --------
-    >>> round(asymptotic_onset(0.3, 0.9, 5.0), 6)  # unclipped: logit m = 0 at lambda = ...
-    1.627563
+    >>> round(float(asymptotic_onset(0.7, 0.9, 5.0)), 6)  # logit .9 / (logit .9 - logit .7)
+    1.627662
     """
     lam, _ = _asymptotic(_point(p, b, c, c_low, threshold))
     return _out(lam)
@@ -404,8 +404,8 @@ def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: f
 
     Examples
     --------
-    >>> e = budget_extension(0.3, 0.9, 5.0, 400, 0.5)
-    >>> e.regime, e.lambda_inf < e.lambda_2T < e.lambda_T
+    >>> e = budget_extension(0.7, 0.9, 5.0, 30, 0.5)
+    >>> e.regime, bool(e.lambda_inf < e.lambda_2T < e.lambda_T)
     ('unclipped', True)
     """
     pt = _point(p, b, c, c_low, threshold)
@@ -503,8 +503,8 @@ def clip_cross_prediction(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_new: Array
 
     Examples
     --------
-    >>> x = clip_cross_prediction(0.2, 0.9, 5.0, 2.0, 300, 0.5)
-    >>> x.lambda_inf_new < x.lambda_inf
+    >>> x = clip_cross_prediction(0.7, 0.9, 5.0, 1.2, 300, 0.5)  # c' below c_crit = 1.4
+    >>> bool(x.lambda_inf_new < x.lambda_inf)
     True
     """
     new_floor = c_low_new if c_low_new is not None else (None if c_low is None else c_low)
