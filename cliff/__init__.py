@@ -22,7 +22,7 @@ from cliff._budget import (
     finite_budget_onset,
     max_monotone_lr,
 )
-from cliff._estimate import Estimate, estimate
+from cliff._estimate import Estimate, estimate, lambda_star_by_token
 from cliff._kary import (
     KaryResult,
     Reduction,
@@ -56,6 +56,7 @@ __all__ = [
     "finite_budget_onset",
     "fixed_point",
     "kary_fixed_point",
+    "lambda_star_by_token",
     "log_parse_rate",
     "max_monotone_lr",
     "predict_parse_rate",

@@ -119,3 +119,33 @@ def drift_at_masses(mode: float, tail: float, p: float, b: float, c: float, c_lo
         a_m = clip(mpmath.log(P / m)) + (lam - 1) * mpmath.log(P / B)
         a_t = clip(mpmath.log((1 - P) / t)) + (lam - 1) * mpmath.log((1 - P) / (1 - B))
         return float(a_m - a_t)
+
+
+def kary_exits(t: Array, r: Array, lam: Array, c: float, cl: float) -> NDArray[np.bool_]:
+    """Whether the K-ary unclipped fixed point ``pi ~ t^lam r^(1-lam)`` at each lambda has a
+    ratio ``t / pi`` outside [c_low, c]."""
+    z = np.log(r)[None] + lam[:, None, None] * (np.log(t) - np.log(r))[None]
+    log_pi = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+    ratio = np.log(t)[None] - log_pi
+    with np.errstate(divide="ignore"):
+        return (ratio.max(-1) > np.log(c)) | (ratio.min(-1) < np.log(cl))
+
+
+def kary_lambda_star(t: Array, r: Array, c: float, cl: float) -> Array:
+    """K-ary lambda* per row of ``t``, ``r`` ``[n, K]``: a dense log-spaced scan of
+    lambda - 1 in [1e-6, 1e4], then 80 bisections."""
+    grid = 1 + np.logspace(-6, 4, 2001)
+    out = np.empty(len(t))
+    for i in range(len(t)):
+        ex = kary_exits(t[i:i + 1], r[i:i + 1], grid, c, cl)[:, 0]
+        j = int(np.argmax(ex))
+        assert ex[j] and j > 0
+        lo, hi = grid[j - 1], grid[j]
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if kary_exits(t[i:i + 1], r[i:i + 1], np.array([mid]), c, cl)[0, 0]:
+                hi = mid
+            else:
+                lo = mid
+        out[i] = 0.5 * (lo + hi)
+    return out

@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cliff
 from cliff._estimate import estimate
+from tests._reference import kary_lambda_star
 
 
 def _logits(seed: int, n: int, v: int, sharp: float) -> np.ndarray:
@@ -100,3 +101,77 @@ def test_gathered_columns() -> None:
     e = estimate(lt, lr, np.array([True, False]), complete=False)
     assert e.p[0] == pytest.approx(0.7) and e.p_rest[0] == pytest.approx(0.3)
     assert e.b[0] == pytest.approx(0.3) and e.b_rest[0] == pytest.approx(0.7)
+
+
+# --- lambda* with every valid token its own class --------------------------------------
+def _by_token_classes(lt: np.ndarray, lr: np.ndarray, valid: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Classes built one position at a time: each valid token, then the summed rest."""
+    t = [*np.exp(lt[valid]), np.exp(lt[~valid]).sum()]
+    r = [*np.exp(lr[valid]), np.exp(lr[~valid]).sum()]
+    return np.array([t]), np.array([r])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), v=st.integers(3, 8), sharp=st.floats(0.5, 4.0),
+       c=st.floats(1.2, 20.0), low=st.sampled_from([None, 0.0]))
+def test_by_token_matches_brute_force(seed: int, v: int, sharp: float, c: float,
+                                      low: float | None) -> None:
+    """Positions with different numbers of valid tokens in one batch, each against a
+    scan-plus-bisection on the K-ary definition over classes assembled independently."""
+    rng = np.random.default_rng(seed)
+    lt, lr = _logits(seed, 4, v, sharp), _logits(seed + 1, 4, v, sharp)
+    valid = np.zeros((4, v), dtype=bool)
+    for i, n in enumerate(rng.integers(1, v, size=4)):
+        valid[i, rng.choice(v, n, replace=False)] = True
+    got = cliff.lambda_star_by_token(lt, lr, valid, c, c_low=low)
+    cl = 1 / c if low is None else low
+    for i in range(4):
+        t, r = _by_token_classes(lt[i], lr[i], valid[i])
+        if np.isclose(np.log(t) - np.log(r), (np.log(t) - np.log(r))[0, 0], atol=1e-9).all():
+            assert got[i] == math.inf  # teacher and reference proportional: never exits
+            continue
+        want = kary_lambda_star(t, r, c, cl)[0]
+        assert got[i] - 1 == pytest.approx(want - 1, rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), v=st.integers(3, 8), sharp=st.floats(0.5, 6.0),
+       c=st.floats(1.2, 20.0))
+def test_by_token_never_above_pooled_without_floor(seed: int, v: int, sharp: float,
+                                                   c: float) -> None:
+    """With c_low = 0 splitting the valid class never raises lambda* (the statement in the
+    docstring of lambda_star_by_token); with identical within-class shares it equals it."""
+    lt, lr = _logits(seed, 8, v, sharp), _logits(seed + 1, 8, v, sharp)
+    valid = np.arange(v) < max(1, v // 2)
+    split = cliff.lambda_star_by_token(lt, lr, valid, c, c_low=0.0)
+    pooled = estimate(lt, lr, valid).solve_kary(c, c_low=0.0).lambda_star
+    assert (split <= pooled * (1 + 1e-9)).all()
+    # calibrated: the reference's valid tokens in the teacher's proportions
+    lr_cal = lr.copy()
+    est = estimate(lt, lr, valid)
+    lr_cal[:, valid] = (lt[:, valid] - est.log_p[:, None]) + est.log_b[:, None]
+    split_cal = cliff.lambda_star_by_token(lt, lr_cal, valid, c)
+    np.testing.assert_allclose(split_cal, estimate(lt, lr_cal, valid).solve_kary(c).lambda_star,
+                               rtol=1e-9)
+
+
+def test_by_token_inputs() -> None:
+    lt = np.log([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    lr = np.log([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4]])
+    valid = np.array([True, True, False])
+    ids = cliff.lambda_star_by_token(lt, lr, [np.array([0, 1]), np.array([0, 1])], 5.0)
+    np.testing.assert_array_equal(ids, cliff.lambda_star_by_token(lt, lr, valid, 5.0))
+    both = lt.copy(), lr.copy()  # a valid token at -inf under both models is dropped
+    ext_t = np.concatenate([both[0], np.full((2, 1), -np.inf)], 1)
+    ext_r = np.concatenate([both[1], np.full((2, 1), -np.inf)], 1)
+    ext_v = np.array([True, True, False, True])
+    np.testing.assert_array_equal(cliff.lambda_star_by_token(ext_t, ext_r, ext_v, 5.0),
+                                  cliff.lambda_star_by_token(lt, lr, valid, 5.0))
+    one = ext_r.copy()
+    one[:, 3] = np.log(1e-3)
+    one[:, 2] = np.log(0.4 - 1e-3)
+    with pytest.raises(ValueError, match="valid token 3 at position 0"):
+        cliff.lambda_star_by_token(ext_t, one, ext_v, 5.0)
+    with pytest.raises(ValueError, match="reference_logprobs"):
+        cliff.lambda_star_by_token(lt, lr + 0.1, valid, 5.0)

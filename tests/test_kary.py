@@ -16,6 +16,7 @@ import cliff
 from cliff import _kary
 from cliff._kary import kary_fixed_point, reduction, solve_kary
 from cliff.symbolic import kary as S
+from tests._reference import kary_lambda_star
 from tests.strategies import point
 from validate.monte_carlo_kary import Config, mean_field, reinforce
 
@@ -44,35 +45,6 @@ def test_k2_equals_bernoulli(points: list[tuple[float, float, float, float]]) ->
         np.testing.assert_allclose(g[fin] - 1, w[fin] - 1, rtol=1e-12, atol=0)
 
 
-# --- brute force on the definitions --------------------------------------------------------
-def _exits(t: np.ndarray, r: np.ndarray, lam: np.ndarray, c: float, cl: float) -> np.ndarray:
-    """Whether the unclipped fixed point at each lambda has a ratio outside [c_low, c]."""
-    z = np.log(r)[None] + lam[:, None, None] * (np.log(t) - np.log(r))[None]
-    log_pi = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
-    ratio = np.log(t)[None] - log_pi
-    with np.errstate(divide="ignore"):
-        return (ratio.max(-1) > np.log(c)) | (ratio.min(-1) < np.log(cl))
-
-
-def _brute_lambda_star(t: np.ndarray, r: np.ndarray, c: float, cl: float) -> np.ndarray:
-    """Dense log-spaced scan of lambda - 1 in [1e-6, 1e4] then 80 bisections."""
-    grid = 1 + np.logspace(-6, 4, 2001)
-    out = np.empty(len(t))
-    for i in range(len(t)):
-        ex = _exits(t[i:i + 1], r[i:i + 1], grid, c, cl)[:, 0]
-        j = int(np.argmax(ex))
-        assert ex[j] and j > 0
-        lo, hi = grid[j - 1], grid[j]
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            if _exits(t[i:i + 1], r[i:i + 1], np.array([mid]), c, cl)[0, 0]:
-                hi = mid
-            else:
-                lo = mid
-        out[i] = 0.5 * (lo + hi)
-    return out
-
-
 @settings(max_examples=200 if THOROUGH else 25)
 @given(k=st.integers(2, 64), seed=st.integers(0, 2**31), c=st.floats(1.05, 50.0),
        conc=st.sampled_from([0.1, 0.5, 2.0]), low=st.sampled_from(["zero", "inv", "high"]))
@@ -83,7 +55,7 @@ def test_lambda_star_matches_brute_force(k: int, seed: int, c: float, conc: floa
     t, r = _dists(seed, 4, k, conc, 1e-4)
     cl = {"zero": 0.0, "inv": 1 / c, "high": 0.9}[low]
     got = np.asarray(solve_kary(t, r, c, c_low=cl).lambda_star)
-    want = _brute_lambda_star(t, r, c, cl)
+    want = kary_lambda_star(t, r, c, cl)
     np.testing.assert_allclose(got - 1, want - 1, rtol=1e-6)
 
 
