@@ -1,19 +1,26 @@
 r"""Online lambda* scheduler: a training rule that keeps lambda below the extrapolation cliff.
 
 Each training step the scheduler is fed the teacher's and the G-OPD reference's (the frozen
-warm start ``pi0``) log-probs at the structural positions of the batch.  It keeps an
-exponential moving average (EMA) of the contract-valid mass of each, ``p`` (teacher) and
-``b`` (reference), with a confidence interval from the EMA's effective sample size, and
-returns the extrapolation coefficient to use:
+warm start ``pi0``) log-probs at the structural positions of the batch and returns the
+extrapolation coefficient to use,
 
 .. math::
 
     \lambda_{\rm use} = \min\big(\lambda_{\rm target},\ \max(1, (1-\epsilon)\,
-    \underline{\lambda}^*)\big), \qquad
-    \underline{\lambda}^* = \min_{p \in I_p,\, b \in I_b} \lambda^*(p, b, c),
+    \underline{\lambda}^*)\big),
 
-per structural position or, in ``global`` mode, the minimum over positions.  The estimator
-is described in ``derivations/notes/scheduler.md``.
+per structural position or, in ``global`` mode, the minimum over positions, where
+:math:`\underline{\lambda}^*` is a lower confidence bound on the threshold, from one of
+two estimators:
+
+* ``"per_context"`` (default): lambda* of every sampled context, each contract-valid token
+  its own class (:func:`cliff.lambda_star_by_token`), kept in a window per position; the
+  bound is a distribution-free lower confidence bound on its ``quantile`` (an order
+  statistic);
+* ``"pooled"``: exponential moving averages (EMA) of the valid masses ``p`` and ``b``, and
+  the smallest two-class lambda* over their confidence box.
+
+Both are described in ``derivations/notes/scheduler.md``.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import log_expit, logsumexp, ndtri
+from scipy.stats import binom
 
 from cliff import _checks
 from cliff._bernoulli import solve
-from cliff._estimate import DEFAULT_NORM_TOL, estimate
+from cliff._estimate import DEFAULT_NORM_TOL, estimate, lambda_star_by_token
 from cliff._kary import solve_kary_log
 
 __all__ = ["LambdaScheduler"]
@@ -35,6 +43,8 @@ __all__ = ["LambdaScheduler"]
 FloatArray = NDArray[np.float64]
 Mode = Literal["global", "per_position"]
 MODES = ("global", "per_position")
+Estimator = Literal["per_context", "pooled"]
+ESTIMATORS = ("per_context", "pooled")
 
 _GRID = 5
 """Points of the p-interval (in log-odds, ends included) at which lambda* is evaluated."""
@@ -85,9 +95,11 @@ class LambdaScheduler:
         \lambda_t = \min\big(\lambda_{\rm target},\ \max(1,\ (1-\epsilon)\,
         \underline{\lambda}^*_t)\big),
 
-    where :math:`\underline{\lambda}^*_t` is the smallest Bernoulli ``lambda*(p, b, c)`` over
-    the confidence box :math:`I_p \times I_b` of the EMA estimates of the teacher mass ``p``
-    and the reference mass ``b`` on the contract-valid class (see Notes).
+    where :math:`\underline{\lambda}^*_t` is a lower confidence bound on lambda* at each
+    structural position: by default on a low quantile of the per-context thresholds with
+    every valid token its own class; with ``estimator="pooled"``, the smallest two-class
+    ``lambda*(p, b, c)`` over the confidence box :math:`I_p \times I_b` of EMA estimates of
+    the teacher mass ``p`` and the reference mass ``b`` on the contract-valid class (Notes).
 
     Parameters
     ----------
@@ -104,15 +116,30 @@ class LambdaScheduler:
     mode : {'global', 'per_position'}
         ``'global'``: one lambda, the minimum over structural positions.  ``'per_position'``:
         one lambda per position (shape ``[P]``), for a per-token advantage weight.
+    estimator : {'per_context', 'pooled'}
+        Which lambda* is bounded (Notes).  Default ``'per_context'``.
+    quantile : float
+        ``'per_context'``: the level ``alpha`` in (0, 1) of the quantile of per-context
+        lambda* that is bounded.  With ``L`` structural positions per answer,
+        ``alpha = delta / L`` bounds by ``delta`` the share of answers that contain a
+        context past its threshold (union bound).  Default 0.05.
+    window : int
+        ``'per_context'``: the most recent contexts kept per position, ``>= 1``.
+        Default 1024.
     decay : float
-        EMA decay per :meth:`update` in [0, 1); old observations are down-weighted by
-        ``decay`` each step (0 keeps only the latest batch).  Default 0.99.
+        ``'pooled'`` (and the ``p``, ``b`` diagnostics of :meth:`state`): EMA decay per
+        :meth:`update` in [0, 1); old observations are down-weighted by ``decay`` each step
+        (0 keeps only the latest batch).  Default 0.99.
     confidence : float
-        Two-sided level in (0, 1) of the interval on each of ``p`` and ``b``.  Default 0.95.
+        Level in (0, 1): one-sided for the quantile bound, two-sided for each of the ``p``
+        and ``b`` intervals of ``'pooled'``.  Default 0.95.
     min_samples : float
-        Effective sample size (per position) below which the scheduler is still warming up
-        and returns ``min(target_lambda, 1)`` (plain OPD, whose fixed point is the teacher,
-        always clip-safe).  At least 2 (a variance needs two samples).  Default 8.
+        Sample size (per position; effective size for ``'pooled'``) below which the
+        scheduler is still warming up and returns ``min(target_lambda, 1)`` (plain OPD,
+        whose fixed point is the teacher, always clip-safe).  At least 2.  Default 8.
+        ``'per_context'`` also waits until the window holds enough contexts for the order
+        statistic to exist: ``n >= log(1 - confidence) / log(1 - quantile)`` (59 at the
+        defaults).
 
     Attributes
     ----------
@@ -129,7 +156,19 @@ class LambdaScheduler:
     (the student's mass is the moving ``m`` of the dynamics, which lambda* does not
     depend on).  An optional ``student_logprobs`` only feeds the diagnostics.
 
-    *Estimator.*  Every sample ``i`` at position ``j`` gives exact class masses
+    *Per-context estimator.*  Each sample ``i`` at position ``j`` is one context; its
+    lambda*_i is :func:`cliff.lambda_star_by_token`: K-ary, each contract-valid token a
+    class, the invalid tokens pooled.  The window keeps the last ``window`` values per
+    position.  With ``n`` values and ``alpha = quantile``, the ``r``-th smallest is below
+    the population ``alpha``-quantile with probability ``P(Bin(n, alpha) >= r)``; ``r`` is
+    the largest with that probability ``>= confidence`` (distribution-free, for independent
+    contexts).  Why per context and per token: a sequence breaks where its weakest position
+    breaks, and lambda* of the pooled means is not the threshold of any context (it is
+    convex in the masses); at a ranking position the teacher and the warm start split the
+    valid mass differently, which the two-class reduction cannot see (it overestimates
+    lambda*; ``derivations/notes/kary.md``).
+
+    *Pooled estimator.*  Every sample ``i`` at position ``j`` gives exact class masses
     ``x_ij = (p_ij, 1 - p_ij)`` from :func:`cliff.estimate` (log space, no cancellation).
     The EMA gives weight ``decay^(t-s)`` to a sample of step ``s``:
     ``W = sum w``, ``W2 = sum w^2``, mean ``xbar = sum w x / W`` and
@@ -158,9 +197,9 @@ class LambdaScheduler:
     Examples
     --------
     >>> import numpy as np
-    >>> sched = LambdaScheduler(3.0, c=5.0, margin=0.05, min_samples=2)
-    >>> teacher = np.log([[[0.99, 0.01]], [[0.99, 0.01]]])      # (B=2, P=1, V=2)
-    >>> reference = np.log([[[0.999, 0.001]], [[0.999, 0.001]]])
+    >>> sched = LambdaScheduler(3.0, c=5.0, margin=0.05)
+    >>> teacher = np.log(np.tile([0.99, 0.01], (64, 1, 1)))      # (B=64, P=1, V=2)
+    >>> reference = np.log(np.tile([0.999, 0.001], (64, 1, 1)))
     >>> lam = sched.update(teacher, reference, np.array([True, False]))
     >>> import cliff
     >>> bool(abs(lam - 0.95 * cliff.solve(0.99, 0.999, 5.0).lambda_star) < 1e-9)
@@ -168,8 +207,10 @@ class LambdaScheduler:
     """
 
     def __init__(self, target_lambda: float, *, c: float, c_low: float | None = None,
-                 margin: float = 0.05, mode: Mode = "global", decay: float = 0.99,
-                 confidence: float = 0.95, min_samples: float = 8.0) -> None:
+                 margin: float = 0.05, mode: Mode = "global",
+                 estimator: Estimator = "per_context", quantile: float = 0.05,
+                 window: int = 1024, decay: float = 0.99, confidence: float = 0.95,
+                 min_samples: float = 8.0) -> None:
         self.target_lambda = float(_checks.check_nonnegative("target_lambda", target_lambda))
         self.c = float(_checks.check_cap("c", c))
         self.c_low = 1.0 / self.c if c_low is None else float(_checks.check_floor("c_low", c_low))
@@ -181,6 +222,16 @@ class LambdaScheduler:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode: Mode = mode
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        self.estimator: Estimator = estimator
+        self.quantile = _unit_interval("quantile", quantile)
+        if self.quantile == 0.0:
+            raise ValueError("quantile must be in (0, 1), got 0.0")
+        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+            raise ValueError(f"window must be an integer >= 1 (contexts kept per position), "
+                             f"got {window!r}")
+        self.window = int(window)
         ms = float(_checks.as_float_array("min_samples", min_samples))
         if not (2.0 <= ms < math.inf):
             raise ValueError(f"min_samples must be a finite number >= 2 (an effective sample "
@@ -191,29 +242,35 @@ class LambdaScheduler:
         self.lambda_: Any = None
         self._stats: dict[str, FloatArray] = {}
         self._student: FloatArray | None = None
+        self._contexts: list[list[float]] = []  # per position, oldest first (lambda* - 1)
 
     # --- config / serialisation ---------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able)."""
         return {"target_lambda": self.target_lambda, "c": self.c, "c_low": self.c_low,
-                "margin": self.margin, "mode": self.mode, "decay": self.decay,
+                "margin": self.margin, "mode": self.mode, "estimator": self.estimator,
+                "quantile": self.quantile, "window": self.window, "decay": self.decay,
                 "confidence": self.confidence, "min_samples": self.min_samples}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: config and EMA statistics, as plain JSON types.
+        """Everything needed to resume: config, EMA statistics and the context windows, as
+        plain JSON types.
 
         ``-inf`` log masses do not occur (:func:`cliff.estimate` refuses empty classes), so
-        every float is finite and ``json.dumps`` round-trips it exactly.
+        every float is finite and ``json.dumps`` round-trips it exactly; in ``contexts``
+        (``lambda* - 1`` per context, oldest first) ``None`` stands for ``inf``.
         """
         lam = self.lambda_
         return {"config": self.config(), "n_positions": self.n_positions,
                 "steps": self.steps,
                 "lambda": lam.tolist() if isinstance(lam, np.ndarray) else lam,
-                "stats": {k: v.tolist() for k, v in self._stats.items()}}
+                "stats": {k: v.tolist() for k, v in self._stats.items()},
+                "contexts": [[v if math.isfinite(v) else None for v in row]
+                             for row in self._contexts]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (config included), checking every key."""
-        missing = {"config", "n_positions", "steps", "lambda", "stats"} - set(state)
+        missing = {"config", "n_positions", "steps", "lambda", "stats", "contexts"} - set(state)
         if missing:
             raise ValueError(f"state is missing keys {sorted(missing)}")
         fresh = LambdaScheduler(**state["config"])
@@ -228,8 +285,14 @@ class LambdaScheduler:
                 raise ValueError(f"state['stats'] must hold {want} for {n} positions, got {got}")
         elif stats:
             raise ValueError("state['stats'] must be empty when n_positions is None")
+        contexts = [[math.inf if v is None else float(v) for v in row]
+                    for row in state["contexts"]]
+        if (contexts and len(contexts) != n) or any(len(r) > fresh.window for r in contexts):
+            raise ValueError(f"state['contexts'] must hold one list of at most "
+                             f"{fresh.window} values per position ({n or 0} positions)")
         self.__dict__.update(fresh.__dict__)
         self.n_positions, self.steps, self._stats = n, int(state["steps"]), stats
+        self._contexts = contexts
         lam = state["lambda"]
         self.lambda_ = np.asarray(lam, dtype=np.float64) if isinstance(lam, list) else lam
 
@@ -253,13 +316,17 @@ class LambdaScheduler:
             The current student's log-probs, for diagnostics only (:meth:`state`); they do
             not change the returned lambda.
         reference_valid, complete, norm_tol
-            Passed to :func:`cliff.estimate`.
+            Passed to :func:`cliff.estimate` (``reference_valid`` with ``'pooled'`` only:
+            the per-token classes need one valid set).
 
         Returns
         -------
         float or ndarray of shape ``[P]``
             ``'global'`` mode: a float; ``'per_position'``: one lambda per position.
         """
+        if reference_valid is not None and self.estimator == "per_context":
+            raise ValueError("reference_valid is only supported with estimator='pooled' (the "
+                             "per-context classes are the valid tokens of one mask)")
         est = estimate(teacher_logprobs, reference_logprobs, valid,
                        reference_valid=reference_valid, complete=complete, norm_tol=norm_tol)
         shape = est.shape
@@ -275,12 +342,24 @@ class LambdaScheduler:
         teacher = np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2)
         reference = np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2)
         self._fold(teacher, reference)
+        if self.estimator == "per_context":
+            lam = lambda_star_by_token(teacher_logprobs, reference_logprobs, valid, self.c,
+                                       c_low=self.c_low, complete=complete, norm_tol=norm_tol)
+            self._push(np.asarray(lam).reshape(-1, n_pos) - 1.0)
         if student_logprobs is not None:
             self._student = self._student_mass(teacher_logprobs, student_logprobs, valid,
                                                complete, norm_tol)
         self.steps += 1
         self.lambda_ = self._lambda()
         return self.lambda_
+
+    def _push(self, headroom: FloatArray) -> None:
+        """Append one batch's ``lambda* - 1`` ``(n, P)`` to the windows, dropping the oldest."""
+        if not self._contexts:
+            self._contexts = [[] for _ in range(headroom.shape[1])]
+        for row, new in zip(self._contexts, headroom.T, strict=True):
+            row.extend(new.tolist())
+            del row[: max(0, len(row) - self.window)]
 
     def _fold(self, teacher: FloatArray, reference: FloatArray) -> None:
         n, n_pos = teacher.shape[0], teacher.shape[1]
@@ -363,12 +442,42 @@ class LambdaScheduler:
                                        c_low=self.c_low).lambda_star
         return out
 
-    def _lambda(self) -> Any:
+    def _quantile_bound(self) -> tuple[FloatArray, FloatArray]:
+        """Per position: the lower confidence bound on the ``quantile`` of per-context
+        lambda* (an order statistic; ``nan`` while too few contexts), and the empirical
+        quantile itself."""
+        bound, point = np.full(len(self._contexts), np.nan), np.full(len(self._contexts), np.nan)
+        for j, row in enumerate(self._contexts):
+            n = len(row)
+            if n == 0:
+                continue
+            values = np.sort(np.asarray(row))
+            point[j] = 1.0 + np.quantile(values, self.quantile)
+            # r = min{k : P(Bin(n, q) <= k) >= 1 - confidence}: P(X_(r) <= xi_q) >= confidence
+            r = int(binom.ppf(1.0 - self.confidence, n, self.quantile))
+            if r >= 1:
+                bound[j] = 1.0 + values[r - 1]
+        return bound, point
+
+    def _warm(self) -> NDArray[np.bool_]:
+        """Per position: enough data for the bound of the chosen estimator."""
         n_eff = self.n_eff
         assert n_eff is not None
-        bound = np.asarray(self._lambda_star_bound())
+        if self.estimator == "pooled":
+            return np.asarray(n_eff >= self.min_samples)
+        counts = np.array([len(row) for row in self._contexts], dtype=float)
+        return np.asarray((counts >= self.min_samples) & ~np.isnan(self._quantile_bound()[0]))
+
+    def _bound(self) -> FloatArray:
+        if self.estimator == "pooled":
+            return np.asarray(self._lambda_star_bound())
+        return self._quantile_bound()[0]
+
+    def _lambda(self) -> Any:
+        warm = self._warm()
+        bound = np.where(warm, self._bound(), 1.0)
         safe = np.maximum(1.0, (1.0 - self.margin) * bound)
-        safe = np.where(n_eff >= self.min_samples, safe, 1.0)
+        safe = np.where(warm, safe, 1.0)
         lam = np.minimum(self.target_lambda, safe)
         if self.mode == "global":
             return float(lam.min())
@@ -378,13 +487,16 @@ class LambdaScheduler:
         """Inspectable estimates per position (plain lists; ``None`` before any data).
 
         Keys: ``p``, ``b`` (EMA point estimates), ``p_interval``, ``b_interval`` (the
-        confidence intervals, ``[[lo, hi], ...]``), ``lambda_star`` (at the point
-        estimates), ``lambda_star_bound`` (the conservative end), ``n_eff``, ``warm``
-        (``n_eff >= min_samples``), ``lambda`` (last returned), ``steps``, and with
+        confidence intervals, ``[[lo, hi], ...]``), ``lambda_star`` (two-class, at the point
+        estimates), ``n_eff``, ``lambda_star_bound`` (the bound in use, ``None`` while too
+        few contexts), ``warm``, ``lambda`` (last returned), ``steps``; for
+        ``'per_context'`` also ``lambda_star_quantile`` (the empirical quantile of the
+        window) and ``contexts`` (values in each window); and with
         ``student_logprobs``: ``student_mass`` (last batch mean) and ``student_in_region``
         (whether it lies in the clip-safe region of the estimated ``p``).
         """
         out: dict[str, Any] = {"steps": self.steps, "mode": self.mode,
+                               "estimator": self.estimator,
                                "target_lambda": self.target_lambda,
                                "lambda": self.lambda_.tolist()
                                if isinstance(self.lambda_, np.ndarray) else self.lambda_}
@@ -400,8 +512,11 @@ class LambdaScheduler:
             "b_interval": np.stack([_expit(v) for v in self._interval("reference")],
                                    -1).tolist(),
             "lambda_star": np.atleast_1d(point.lambda_star).tolist(),
-            "lambda_star_bound": self._lambda_star_bound().tolist(),
-            "n_eff": n_eff.tolist(), "warm": (n_eff >= self.min_samples).tolist()})
+            "n_eff": n_eff.tolist(), "lambda_star_bound": _nan_to_none(self._bound()),
+            "warm": self._warm().tolist()})
+        if self.estimator == "per_context":
+            out["lambda_star_quantile"] = _nan_to_none(self._quantile_bound()[1])
+            out["contexts"] = [len(row) for row in self._contexts]
         if self._student is not None:
             # R: both classes' teacher/student ratios within [c_low, c] (log space)
             log_ratio = lp - self._student
@@ -414,6 +529,10 @@ class LambdaScheduler:
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"LambdaScheduler({cfg}, steps={self.steps}, lambda_={self.lambda_!r})"
+
+
+def _nan_to_none(values: FloatArray) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in np.asarray(values, dtype=float)]
 
 
 def _expit(logit: FloatArray) -> FloatArray:

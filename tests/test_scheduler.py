@@ -105,9 +105,14 @@ def test_fixed_lambda_above_collapse_crosses_the_cliff() -> None:
     assert (1 - m[1]) < (1 - P[1]) / C / 10  # sharpening: tail driven far below (1-p)/c
 
 
+ESTIMATORS = ["per_context", "pooled"]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("mode", ["global", "per_position"])
-def test_scheduled_run_keeps_the_contract_and_stays_clip_safe(mode: str) -> None:
-    sched = LambdaScheduler(TARGET, c=C, margin=0.05, mode=mode)  # type: ignore[arg-type]
+def test_scheduled_run_keeps_the_contract_and_stays_clip_safe(mode: str, estimator: str) -> None:
+    sched = LambdaScheduler(TARGET, c=C, margin=0.05, mode=mode,  # type: ignore[arg-type]
+                            estimator=estimator)  # type: ignore[arg-type]
     path, lams, theta = run(P, B, 400, sched=sched)
     m_path = expit(path)
     # softening position: modal mass never crosses the contract threshold 1/2
@@ -125,9 +130,11 @@ def test_scheduled_run_keeps_the_contract_and_stays_clip_safe(mode: str) -> None
         assert (lams[:, 0] == lams[:, 1]).all()
 
 
-def test_per_position_lambdas_differ_and_global_is_their_minimum() -> None:
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_per_position_lambdas_differ_and_global_is_their_minimum(estimator: str) -> None:
     rng = np.random.default_rng(3)
-    scheds = {m: LambdaScheduler(TARGET, c=C, mode=m) for m in ("global", "per_position")}
+    scheds = {m: LambdaScheduler(TARGET, c=C, mode=m, estimator=estimator)  # type: ignore[arg-type]
+              for m in ("global", "per_position")}
     for _ in range(5):
         t = log_probs(np.stack([context_pool(v, rng, 16) for v in P], -1))  # (16, 2, 4)
         r = log_probs(np.stack([context_pool(v, rng, 16) for v in B], -1))
@@ -139,9 +146,11 @@ def test_per_position_lambdas_differ_and_global_is_their_minimum() -> None:
 
 @settings(deadline=None, max_examples=40)
 @given(p=st.floats(0.6, 1 - 1e-8), b=st.floats(0.05, 0.999), c=st.floats(1.5, 20.0),
-       frac=st.floats(0.0, 0.999), margin=st.floats(0.0, 0.5))
+       frac=st.floats(0.0, 0.999), margin=st.floats(0.0, 0.5),
+       estimator=st.sampled_from(ESTIMATORS))
 def test_below_the_bound_the_target_is_returned_exactly(p: float, b: float, c: float,
-                                                         frac: float, margin: float) -> None:
+                                                         frac: float, margin: float,
+                                                         estimator: str) -> None:
     """Identical contexts (zero variance): the bound is lambda* itself; a target below
     (1 - margin) lambda* comes back unchanged, one above is cut to (1 - margin) lambda*."""
     if abs(math.log(p / (1 - p)) - math.log(b / (1 - b))) < 1e-3:
@@ -149,10 +158,10 @@ def test_below_the_bound_the_target_is_returned_exactly(p: float, b: float, c: f
     ref = cliff.solve(p, b, c).lambda_star
     safe = max(1.0, (1 - margin) * ref)
     below = 1.0 + frac * (safe - 1.0) * (1 - 1e-9)
-    t = log_probs(np.full((8, 1), p))
-    r = log_probs(np.full((8, 1), b))
+    t = log_probs(np.full((64, 1), p))
+    r = log_probs(np.full((64, 1), b))
     for target in (below, 0.5, safe * 1.5 + 1.0):
-        s = LambdaScheduler(target, c=c, margin=margin)
+        s = LambdaScheduler(target, c=c, margin=margin, estimator=estimator)  # type: ignore[arg-type]
         lam = s.update(t, r, VALID)
         if target <= safe * (1 - 1e-9):
             assert lam == target
@@ -164,7 +173,7 @@ def test_tails_below_float_resolution_use_log_masses() -> None:
     """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
     the Bernoulli threshold computed from the same log-probs' two-class masses."""
     p = 1 - 1e-12
-    t, r = log_probs(np.full((8, 1), p)), log_probs(np.full((8, 1), 0.5))
+    t, r = log_probs(np.full((64, 1), p)), log_probs(np.full((64, 1), 0.5))
     lam = LambdaScheduler(TARGET, c=C, margin=0.0).update(t, r, VALID)
     ref = cliff.estimate(t[:1], r[:1], VALID).solve_kary(C).lambda_star[0, 0]
     assert lam == pytest.approx(ref, rel=1e-9)
@@ -172,11 +181,16 @@ def test_tails_below_float_resolution_use_log_masses() -> None:
 
 
 def test_warm_up_returns_plain_opd_until_enough_samples() -> None:
-    s = LambdaScheduler(2.0, c=C, min_samples=6)
+    s = LambdaScheduler(2.0, c=C, min_samples=6, estimator="pooled")
     t, r = log_probs(np.full((4, 1), 0.99)), log_probs(np.full((4, 1), 0.999))
     assert s.update(t, r, VALID) == 1.0  # n_eff = 4 < 6
     assert s.update(t, r, VALID) > 1.0  # n_eff = 7.96^2 / 7.92 ~ 8 >= 6
     assert LambdaScheduler(0.7, c=C).update(t, r, VALID) == 0.7  # target <= 1 untouched
+    # per context: the 5% quantile's 95% order-statistic bound needs n >= 59 contexts
+    s = LambdaScheduler(2.0, c=C)
+    t, r = log_probs(np.full((29, 1), 0.99)), log_probs(np.full((29, 1), 0.999))
+    assert s.update(t, r, VALID) == 1.0 and s.update(t, r, VALID) == 1.0  # 58 contexts
+    assert s.update(t[:1], r[:1], VALID) > 1.0  # 59
 
 
 def test_confidence_bound_covers_the_true_threshold() -> None:
@@ -191,7 +205,7 @@ def test_confidence_bound_covers_the_true_threshold() -> None:
     p, b = p[keep], b[keep]
     pools_t = np.stack([context_pool(v, rng, spread=4.0) for v in p], -1)
     pools_r = np.stack([context_pool(v, rng, spread=4.0) for v in b], -1)
-    s = LambdaScheduler(10.0, c=C, mode="per_position")
+    s = LambdaScheduler(10.0, c=C, mode="per_position", estimator="pooled")
     cols = np.arange(len(p))
     for _ in range(4):
         idx = rng.integers(0, pools_t.shape[0], size=(8, len(p)))
@@ -203,11 +217,37 @@ def test_confidence_bound_covers_the_true_threshold() -> None:
     assert np.median((bound - 1) / (truth - 1)) > 0.5
 
 
-def test_state_dict_round_trips_through_json() -> None:
+def test_quantile_bound_covers_the_population_quantile() -> None:
+    """200 independent positions, each a pool of 64 contexts (p_i, b_i): the per-context
+    bound lies below the pool's 5% quantile of lambda*_i in >= 90% of them (nominal 95% for
+    a one-sided order-statistic bound; binomial sd at 200 positions is 1.5%)."""
+    rng = np.random.default_rng(11)
+    n = 200
+    p = 1 - 10 ** rng.uniform(-4, -1, n)
+    b = 1 - 10 ** rng.uniform(-4, -1, n)
+    keep = np.abs(np.log((1 - b) / (1 - p))) > 0.3
+    p, b = p[keep], b[keep]
+    pools_t = np.stack([context_pool(v, rng, spread=4.0) for v in p], -1)  # (64, n)
+    pools_r = np.stack([context_pool(v, rng, spread=4.0) for v in b], -1)
+    s = LambdaScheduler(10.0, c=C, mode="per_position")
+    cols = np.arange(len(p))
+    for _ in range(2):
+        idx = rng.integers(0, pools_t.shape[0], size=(40, len(p)))
+        s.update(log_probs(pools_t[idx, cols]), log_probs(pools_r[idx, cols]), VALID)
+    bound = np.asarray(s.state()["lambda_star_bound"], dtype=float)
+    per_context = np.sort(cliff.solve(pools_t, pools_r, C).lambda_star, axis=0)
+    truth = per_context[math.ceil(0.05 * 64) - 1]  # smallest x with F(x) >= 0.05
+    assert np.mean(bound <= truth) >= 0.90
+    assert np.median((bound - 1) / (truth - 1)) > 0.5
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_state_dict_round_trips_through_json(estimator: str) -> None:
     rng = np.random.default_rng(1)
-    s = LambdaScheduler(TARGET, c=C, mode="per_position", decay=0.9)
-    batches = [(log_probs(np.stack([context_pool(v, rng, 8) for v in P], -1)),
-                log_probs(np.stack([context_pool(v, rng, 8) for v in B], -1)))
+    s = LambdaScheduler(TARGET, c=C, mode="per_position", decay=0.9,
+                        estimator=estimator, window=50)  # type: ignore[arg-type]
+    batches = [(log_probs(np.stack([context_pool(v, rng, 24) for v in P], -1)),
+                log_probs(np.stack([context_pool(v, rng, 24) for v in B], -1)))
                for _ in range(4)]
     for t, r in batches[:3]:
         s.update(t, r, VALID)
@@ -224,8 +264,8 @@ def test_state_dict_round_trips_through_json() -> None:
 
 def test_accepts_torch_tensors() -> None:
     torch = pytest.importorskip("torch")
-    t = torch.tensor(log_probs(np.full((8, 1), 0.99)), dtype=torch.float32)
-    r = torch.tensor(log_probs(np.full((8, 1), 0.999)), dtype=torch.float32)
+    t = torch.tensor(log_probs(np.full((64, 1), 0.99)), dtype=torch.float32)
+    r = torch.tensor(log_probs(np.full((64, 1), 0.999)), dtype=torch.float32)
     lam = LambdaScheduler(TARGET, c=C).update(t, r, torch.tensor(VALID))
     assert lam == pytest.approx(0.95 * cliff.solve(0.99, 0.999, C).lambda_star, rel=1e-5)
 
@@ -240,6 +280,11 @@ def test_accepts_torch_tensors() -> None:
     ({"confidence": 0.0}, "confidence"),
     ({"mode": "both"}, "mode"),
     ({"min_samples": 1.0}, "min_samples"),
+    ({"estimator": "mean"}, "estimator"),
+    ({"quantile": 0.0}, "quantile"),
+    ({"quantile": 1.0}, "quantile"),
+    ({"window": 0}, "window"),
+    ({"window": 2.5}, "window"),
 ])
 def test_constructor_errors(kwargs: dict[str, object], match: str) -> None:
     args: dict[str, object] = {"target_lambda": 2.0, "c": C, **kwargs}
@@ -257,6 +302,8 @@ def test_update_errors() -> None:
         s.update(t[:, :1], r[:, :1], VALID)
     with pytest.raises(ValueError, match="reference_logprobs"):  # from cliff.estimate
         s.update(t, r + 0.1, VALID)
+    with pytest.raises(ValueError, match="reference_valid"):
+        s.update(t, r, VALID, reference_valid=VALID)
     with pytest.raises(ValueError, match="missing keys"):
         s.load_state_dict({"config": s.config()})
     bad = s.state_dict()
