@@ -96,7 +96,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     from validate.llm_check.__main__ import main
 
     out = tmp_path_factory.mktemp("llm_quick")
-    report = main(["--quick", "--out", str(out), "--device", "cpu"])
+    report = main(["--quick", "--schedule", "--out", str(out), "--device", "cpu"])
     return report, out
 
 
@@ -122,6 +122,15 @@ def test_quick_run_report_structure(quick_report: tuple[dict, Path]) -> None:
         assert all(0.0 <= r <= 1.0 for r in res["mean_parse_rate"])
         assert {"last_keep", "first_break", "found"} <= set(res["onset"])
         assert {"consistent", "resolved_inside"} <= set(res["verdict"])
+        assert {"consistent", "resolved_inside"} <= set(res["verdict_by_token"])
+        tok = p["by_token"]["window"]
+        assert 1.0 < tok[0] <= tok[1]  # 5% quantile <= median of per-context lambda*
+        sched = res["schedule"]
+        assert sched["margin"] == on_disk["config"]["schedule_margin"]
+        assert sched["passes"] == (sched["mean_parse_rate"]
+                                   >= sched["best_sub_threshold_parse_rate"] - sched["margin"])
+        lo, hi = sched["lambda_used_second_half"]
+        assert 1.0 <= lo <= hi <= sched["target_lambda"]
         assert on_disk["config"] == pred["payload"]["config"]
 
 
@@ -176,7 +185,7 @@ def test_saved_checkpoints_reload_and_take_an_opd_step(tmp_path: Path) -> None:
 def test_full_default_run(tmp_path: Path) -> None:
     from validate.llm_check.__main__ import main
 
-    report = main(["--out", str(tmp_path)])
+    report = main(["--schedule", "--out", str(tmp_path)])
     assert report["prediction_before_sweep"] is True
     for res in report["configurations"].values():
         assert len(res["lambdas"]) >= 8 and len(res["seeds"]) >= 2

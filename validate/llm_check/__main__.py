@@ -39,6 +39,7 @@ from validate.llm_check.opd import (
     position_table,
     run_opd,
     structural_positions,
+    token_table,
 )
 from validate.llm_check.report import compare, figure, onset
 from validate.llm_check.task import Prompt, make_prompts
@@ -156,6 +157,8 @@ def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k
         window = (bind["lambda_star"], bind["lambda_collapse"])
     else:
         bind, window = None, (math.inf, math.inf)
+    tokens = token_table(pos, cfg.c, cfg.c_low_value)
+    tok_bind = min(tokens, key=lambda r: r["median"])
     lc = window[1] if math.isfinite(window[1]) else (window[0] if math.isfinite(window[0]) else 2.0)
     lam_max = float(np.clip(1.0 + cfg.grid_span * (lc - 1.0), 1.5, 6.0))
     grid = [float(x) for x in np.linspace(1.0, lam_max, cfg.n_lambdas)]
@@ -171,6 +174,13 @@ def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k
         "window": list(window),
         "window_rule": ("[lambda*, lambda_collapse] of cliff.solve(mean p, mean b, c) at the "
                         "position type with the smallest lambda*"),
+        "by_token": {
+            "position_types": tokens, "binding_type": tok_bind["type"],
+            "window": [tok_bind["quantile_05"], tok_bind["median"]],
+            "window_rule": ("[5% quantile, median] over contexts of cliff.lambda_star_by_token "
+                            "(each valid token its own class) at the type with the smallest "
+                            "median"),
+        },
         "lambdas": grid,
         "grid_rule": f"linspace(1, clip(1 + {cfg.grid_span} (lambda_collapse - 1), 1.5, 6), "
                      f"{cfg.n_lambdas})",
@@ -222,6 +232,11 @@ def parse_args(argv: list[str] | None) -> Config:
                     help=f"OPD updates per run, >= 1 (default {Config.opd_steps})")
     ap.add_argument("--schedule", action="store_true",
                     help="also run the grid's highest lambda under cliff.LambdaScheduler")
+    ap.add_argument("--schedule-margin", type=float, default=Config.schedule_margin,
+                    dest="schedule_margin",
+                    help="pass mark of the scheduled run: its parse rate may fall at most this "
+                         f"below the best sub-threshold run's, in [0, 1] "
+                         f"(default {Config.schedule_margin})")
     ap.add_argument("--student",
                     help="folder of a Qwen3 checkpoint + tokenizer (loaded offline)")
     ap.add_argument("--teacher",
@@ -233,6 +248,8 @@ def parse_args(argv: list[str] | None) -> Config:
     cfg = Config(**{f.name: getattr(ns, f.name) for f in fields(Config) if hasattr(ns, f.name)})
     if cfg.c <= 1 or not math.isfinite(cfg.c):
         raise ValueError(f"--c must be a finite ratio cap > 1, got {cfg.c!r}")
+    if not 0 <= cfg.schedule_margin <= 1:
+        raise ValueError(f"--schedule-margin must be in [0, 1], got {cfg.schedule_margin!r}")
     if cfg.c_low is not None and not 0 <= cfg.c_low < 1:
         raise ValueError(f"--c-low must be in [0, 1), got {cfg.c_low!r}")
     if cfg.quick:
@@ -334,10 +351,14 @@ def build_report(cfg: Config, predictions: dict[str, Any], results: dict[str, An
         on = onset(grid, mean_parse, cfg.break_fraction)
         on_seed = [onset(grid, row, cfg.break_fraction) for row in per_seed["parse_rate"]]
         window = tuple(pred["window"])
+        tok = pred["by_token"]["window"]
         configurations[name] = {
             "prediction": pred, "lambdas": grid, "seeds": seeds, "per_seed": per_seed,
             "mean_parse_rate": mean_parse, "onset": on, "onset_per_seed": on_seed,
             "verdict": compare(on, (float(window[0]), float(window[1]))),
+            "verdict_by_token": compare(on, (float(tok[0]), float(tok[1]))),
+            "schedule": schedule_verdict(cfg, pred, mean_parse, on,
+                                         (results.get("schedule") or {}).get(name)),
             "runs": runs,
         }
     first_start = min(r["started_at"]["unix_ns"] for n in predictions for r in results[n])
@@ -352,6 +373,26 @@ def build_report(cfg: Config, predictions: dict[str, Any], results: dict[str, An
         "schedule": results.get("schedule"),
         "wall_time_s": time.time() - t0,
     }
+
+
+def schedule_verdict(cfg: Config, pred: dict[str, Any], mean_parse: list[float],
+                     on: dict[str, Any], sched: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The scheduled run against the best sub-threshold run (grid lambda < predicted lambda*):
+    it passes when its mean strict parse rate is at least that minus ``cfg.schedule_margin``."""
+    if not sched or sched.get("status") != "ran":
+        return None
+    below = [r for lam, r in zip(pred["lambdas"], mean_parse, strict=True)
+             if lam < pred["window"][0]]
+    best = max(below) if below else math.nan
+    rates = [r["final"]["parse_rate"] for r in sched["runs"]]
+    late = [h["lambda"] for r in sched["runs"] for h in r["history"][len(r["history"]) // 2 :]]
+    target = sched["runs"][0]["target_lambda"]
+    return {"target_lambda": target,
+            "target_above_observed_onset": bool(target >= on["first_break"]),
+            "mean_parse_rate": float(np.mean(rates)), "per_seed_parse_rate": rates,
+            "best_sub_threshold_parse_rate": best, "margin": cfg.schedule_margin,
+            "passes": bool(np.mean(rates) >= best - cfg.schedule_margin),
+            "lambda_used_second_half": [float(min(late)), float(max(late))]}
 
 
 if __name__ == "__main__":

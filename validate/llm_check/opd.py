@@ -109,6 +109,9 @@ class Config:
     """a lambda 'breaks' when its mean parse rate < break_fraction * the lambda=1 rate"""
     schedule: bool = False
     """also run the highest lambda with cliff.LambdaScheduler"""
+    schedule_margin: float = 0.10
+    """the scheduled run passes when its mean strict parse rate is at least the best
+    sub-threshold run's (grid lambda below the predicted lambda*) minus this"""
     # --- real checkpoints
     student: str | None = None
     """local Qwen3 checkpoint folder of the student (and its tokenizer)"""
@@ -350,6 +353,22 @@ def position_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any
                        lambda_collapse=math.inf,
                        note="p or b indistinguishable from 0 or 1 in float64; not solved")
         rows.append(row)
+    return rows
+
+
+def token_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any]]:
+    """Per position type: 5% quantile and median over contexts of
+    ``cliff.lambda_star_by_token`` (each valid token its own class, the rest pooled)."""
+    import cliff
+
+    lam = cliff.lambda_star_by_token(pos.teacher_lp, pos.reference_lp, pos.valid, c, c_low=c_low)
+    rows = []
+    for ty in POSITION_TYPES:
+        sel = pos.types == ty
+        if sel.any():
+            rows.append({"type": ty, "n": int(sel.sum()),
+                         "quantile_05": float(np.quantile(lam[sel], 0.05)),
+                         "median": float(np.median(lam[sel]))})
     return rows
 
 

@@ -71,6 +71,14 @@ def figure(report: dict[str, Any]) -> Any:
                 hi = w[1] if np.isfinite(w[1]) else lams.max()
                 ax.axvspan(w[0], max(hi, w[0] + 1e-3), color="tab:red", alpha=0.2,
                            label=f"predicted [{w[0]:.3f}, {w[1]:.3f}]")
+            tok = res["prediction"].get("by_token", {}).get("window")
+            if tok and np.isfinite(tok[1]):
+                ax.axvline(tok[1], color="tab:green", ls="--", lw=1,
+                           label=f"by-token median {tok[1]:.3f}")
+            sched = res.get("schedule")
+            if i == 0 and sched:
+                ax.axhline(sched["mean_parse_rate"], color="tab:purple", ls=":", lw=1.2,
+                           label=f"scheduled, target {sched['target_lambda']:.2f}")
             on = res["onset"]
             if on["found"]:
                 ax.axvspan(on["last_keep"], on["first_break"], color="tab:blue", alpha=0.1,
