@@ -366,10 +366,17 @@ def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: 
     >>> bool(lambda_star_by_token(lt, lr, valid, 5.0)[0] < pooled[0])
     True
     """
-    from cliff._kary import solve_kary_log
-
     est = estimate(teacher_logprobs, reference_logprobs, valid, complete=complete,
                    norm_tol=norm_tol)
+    return by_token_from(est, teacher_logprobs, reference_logprobs, valid, c, c_low)
+
+
+def by_token_from(est: Estimate, teacher_logprobs: Any, reference_logprobs: Any, valid: Any,
+                  c: float, c_low: float | None) -> FloatArray:
+    """:func:`lambda_star_by_token` given the :func:`estimate` of the same arguments (whose
+    checks it relies on): the valid tokens of each position, then the pooled rest."""
+    from cliff._kary import solve_kary_log
+
     lt = _to_numpy("teacher_logprobs", teacher_logprobs)
     lr = _to_numpy("reference_logprobs", reference_logprobs)
     n_col = lt.shape[-1]

@@ -35,7 +35,7 @@ from scipy.stats import binom
 
 from cliff import _checks
 from cliff._bernoulli import solve
-from cliff._estimate import DEFAULT_NORM_TOL, estimate, lambda_star_by_token
+from cliff._estimate import DEFAULT_NORM_TOL, by_token_from, estimate
 from cliff._kary import solve_kary_log
 
 __all__ = ["LambdaScheduler"]
@@ -343,8 +343,8 @@ class LambdaScheduler:
         reference = np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2)
         self._fold(teacher, reference)
         if self.estimator == "per_context":
-            lam = lambda_star_by_token(teacher_logprobs, reference_logprobs, valid, self.c,
-                                       c_low=self.c_low, complete=complete, norm_tol=norm_tol)
+            lam = by_token_from(est, teacher_logprobs, reference_logprobs, valid, self.c,
+                                self.c_low)
             self._push(np.asarray(lam).reshape(-1, n_pos) - 1.0)
         if student_logprobs is not None:
             self._student = self._student_mass(teacher_logprobs, student_logprobs, valid,

@@ -70,7 +70,7 @@ def figure(report: dict[str, Any]) -> Any:
             if np.isfinite(w[0]):
                 hi = w[1] if np.isfinite(w[1]) else lams.max()
                 ax.axvspan(w[0], max(hi, w[0] + 1e-3), color="tab:red", alpha=0.2,
-                           label=f"predicted [{w[0]:.3f}, {w[1]:.3f}]")
+                           label=f"two-class window [{w[0]:.3f}, {w[1]:.3f}]")
             tok = res["prediction"].get("by_token", {}).get("window")
             if tok and np.isfinite(tok[1]):
                 ax.axvline(tok[1], color="tab:green", ls="--", lw=1,
