@@ -163,8 +163,8 @@ class LambdaScheduler:
     the population ``alpha``-quantile with probability ``P(Bin(n, alpha) >= r)``; ``r`` is
     the largest with that probability ``>= confidence`` (distribution-free, for independent
     contexts).  Why per context and per token: a sequence breaks where its weakest position
-    breaks, and lambda* of the pooled means is not the threshold of any context (it is
-    convex in the masses); at a ranking position the teacher and the warm start split the
+    breaks, and lambda* of the pooled means is not the threshold of any context (lambda* is
+    not linear in the masses); at a ranking position the teacher and the warm start split the
     valid mass differently, which the two-class reduction cannot see (it overestimates
     lambda*; ``derivations/notes/kary.md``).
 
