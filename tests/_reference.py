@@ -133,13 +133,17 @@ def kary_exits(t: Array, r: Array, lam: Array, c: float, cl: float) -> NDArray[n
 
 def kary_lambda_star(t: Array, r: Array, c: float, cl: float) -> Array:
     """K-ary lambda* per row of ``t``, ``r`` ``[n, K]``: a dense log-spaced scan of
-    lambda - 1 in [1e-6, 1e4], then 80 bisections."""
+    lambda - 1 in [1e-6, 1e4], then 80 bisections; ``inf`` where nothing in the scan exits
+    (a near-neutral row: lambda* - 1 > 1e4)."""
     grid = 1 + np.logspace(-6, 4, 2001)
     out = np.empty(len(t))
     for i in range(len(t)):
         ex = kary_exits(t[i:i + 1], r[i:i + 1], grid, c, cl)[:, 0]
+        if not ex.any():
+            out[i] = np.inf
+            continue
         j = int(np.argmax(ex))
-        assert ex[j] and j > 0
+        assert j > 0, "lambda* - 1 below the scan's 1e-6"
         lo, hi = grid[j - 1], grid[j]
         for _ in range(80):
             mid = 0.5 * (lo + hi)
