@@ -179,7 +179,8 @@ def mean_field(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike, *,
     lo, hi = np.full_like(theta, -np.inf), np.full_like(theta, np.inf)
     for _ in tqdm(range(steps), disable=not progress, desc=f"mean field ({clock})"):
         if clock == "sgd":
-            theta = _ppo_mean_field_step(model, theta, lr, epochs, eps)
+            # the expected step: each class drawn in proportion to its mass
+            theta = _ppo_step(model, theta, expit(theta), expit(-theta), lr, epochs, eps)
         elif clock == "natural":
             theta = theta + lr * model.drift(theta)
         else:
@@ -205,20 +206,6 @@ def _relaxed_step(model: Model, theta: FloatArray, lo: FloatArray, hi: FloatArra
     hi = np.where(g < 0, np.minimum(hi, theta), hi)
     new = np.where(outside, 0.5 * (lo + hi), new)
     return new, lo, hi
-
-
-def _ppo_mean_field_step(model: Model, theta: FloatArray, lr: float, epochs: int,
-                         eps: float | None) -> FloatArray:
-    """One sampling step: advantages at theta_old, then ``epochs`` expected PPO updates."""
-    a_m, a_t = model.advantages(theta)
-    old_m, old_t = log_expit(theta), log_expit(-theta)
-    new = theta
-    for _ in range(epochs):
-        r_m, r_t = np.exp(log_expit(new) - old_m), np.exp(log_expit(-new) - old_t)
-        keep_m, keep_t = _ppo_keep(a_m, r_m, eps), _ppo_keep(a_t, r_t, eps)
-        # sum_y pi_old(y) r(y) keep(y) A(y) dlog pi(y)/dtheta = m(1-m)(kM A(M) - kT A(T))
-        new = new + lr * expit(new) * expit(-new) * (keep_m * a_m - keep_t * a_t)
-    return new
 
 
 # --- finite sample ------------------------------------------------------------------------
@@ -286,14 +273,17 @@ def finite_sample(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike, *,
             a_m, a_t = model.advantages(theta)
             theta = theta + lr * (f_m * a_m * m_bar - (1.0 - f_m) * a_t * m)
         else:
-            theta = _ppo_sample_step(model, theta, f_m, lr, epochs, eps)
+            theta = _ppo_step(model, theta, f_m, 1.0 - f_m, lr, epochs, eps)
         if n >= start:
             total += theta
     return FiniteSampleResult(theta, total / (steps - start))
 
 
-def _ppo_sample_step(model: Model, theta: FloatArray, f_m: FloatArray, lr: float,
-                     epochs: int, eps: float | None) -> FloatArray:
+def _ppo_step(model: Model, theta: FloatArray, share_m: FloatArray, share_t: FloatArray,
+              lr: float, epochs: int, eps: float | None) -> FloatArray:
+    """One sampling step: advantages at theta_old, then ``epochs`` PPO updates on a batch
+    whose classes M and T hold the shares ``share_m``, ``share_t`` (the drawn fractions, or
+    ``m_old``, ``1 - m_old`` for the expected step)."""
     a_m, a_t = model.advantages(theta)
     old_m, old_t = log_expit(theta), log_expit(-theta)
     new = theta
@@ -301,8 +291,8 @@ def _ppo_sample_step(model: Model, theta: FloatArray, f_m: FloatArray, lr: float
         r_m, r_t = np.exp(log_expit(new) - old_m), np.exp(log_expit(-new) - old_t)
         keep_m, keep_t = _ppo_keep(a_m, r_m, eps), _ppo_keep(a_t, r_t, eps)
         # d log pi(M)/dtheta = 1 - m, d log pi(T)/dtheta = -m
-        grad = (f_m * keep_m * r_m * a_m * expit(-new)
-                - (1.0 - f_m) * keep_t * r_t * a_t * expit(new))
+        grad = (share_m * keep_m * r_m * a_m * expit(-new)
+                - share_t * keep_t * r_t * a_t * expit(new))
         new = new + lr * grad
     return new
 
