@@ -304,6 +304,17 @@ def estimate(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     >>> np.allclose([e.p[0], e.b[0], e.p_rest[0]], [0.99, 0.8, 0.01])
     True
     """
+    return measure(teacher_logprobs, reference_logprobs, valid, reference_valid, complete,
+                   norm_tol)[0]
+
+
+Measured = tuple[Estimate, FloatArray, FloatArray, NDArray[np.bool_]]
+"""``(estimate, teacher log-probs, reference log-probs, teacher valid mask)``, float64."""
+
+
+def measure(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, reference_valid: Any,
+            complete: bool, norm_tol: float) -> Measured:
+    """:func:`estimate` together with the checked float64 arrays it was computed from."""
     lt = _to_numpy("teacher_logprobs", teacher_logprobs)
     lr = _to_numpy("reference_logprobs", reference_logprobs)
     if complete and lt.shape != lr.shape:
@@ -320,7 +331,7 @@ def estimate(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     bp, br, bz = _class_masses("reference_logprobs", lr, mask_r, complete, norm_tol)
     _check_both_classes("teacher_logprobs", tp, tr)
     _check_both_classes("reference_logprobs", bp, br)
-    return Estimate(tp, tr, bp, br, tz, bz)
+    return Estimate(tp, tr, bp, br, tz, bz), lt, lr, np.broadcast_to(mask_t, lt.shape)
 
 
 def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: Any,
@@ -366,21 +377,21 @@ def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: 
     >>> bool(lambda_star_by_token(lt, lr, valid, 5.0)[0] < pooled[0])
     True
     """
-    est = estimate(teacher_logprobs, reference_logprobs, valid, complete=complete,
-                   norm_tol=norm_tol)
-    return by_token_from(est, teacher_logprobs, reference_logprobs, valid, c, c_low)
+    return by_token(measure(teacher_logprobs, reference_logprobs, valid, None, complete,
+                            norm_tol), c, c_low)
 
 
-def by_token_from(est: Estimate, teacher_logprobs: Any, reference_logprobs: Any, valid: Any,
-                  c: float, c_low: float | None) -> FloatArray:
-    """:func:`lambda_star_by_token` given the :func:`estimate` of the same arguments (whose
-    checks it relies on): the valid tokens of each position, then the pooled rest."""
+def by_token(measured: Measured, c: float, c_low: float | None) -> FloatArray:
+    """:func:`lambda_star_by_token` from :func:`measure`: each position's valid tokens, then
+    its pooled rest, solved in groups of equal ``K``."""
     from cliff._kary import solve_kary_log
 
-    lt = _to_numpy("teacher_logprobs", teacher_logprobs)
-    lr = _to_numpy("reference_logprobs", reference_logprobs)
+    est, lt, lr, mask = measured
+    if lt.shape != lr.shape:
+        raise ValueError(f"lambda_star_by_token needs teacher_logprobs and reference_logprobs "
+                         f"over the same columns, got shapes {lt.shape} and {lr.shape}")
     n_col = lt.shape[-1]
-    mask = np.broadcast_to(_mask(valid, lt.shape), lt.shape).reshape(-1, n_col)
+    mask = mask.reshape(-1, n_col)
     lt = lt.reshape(-1, n_col) - est.teacher_log_norm.reshape(-1, 1)
     lr = lr.reshape(-1, n_col) - est.reference_log_norm.reshape(-1, 1)
     one_sided = mask & (np.isinf(lt) != np.isinf(lr))

@@ -35,7 +35,7 @@ from scipy.stats import binom
 
 from cliff import _checks
 from cliff._bernoulli import solve
-from cliff._estimate import DEFAULT_NORM_TOL, by_token_from, estimate
+from cliff._estimate import DEFAULT_NORM_TOL, by_token, estimate, measure
 from cliff._kary import solve_kary_log
 
 __all__ = ["LambdaScheduler"]
@@ -327,8 +327,9 @@ class LambdaScheduler:
         if reference_valid is not None and self.estimator == "per_context":
             raise ValueError("reference_valid is only supported with estimator='pooled' (the "
                              "per-context classes are the valid tokens of one mask)")
-        est = estimate(teacher_logprobs, reference_logprobs, valid,
-                       reference_valid=reference_valid, complete=complete, norm_tol=norm_tol)
+        measured = measure(teacher_logprobs, reference_logprobs, valid, reference_valid,
+                           complete, norm_tol)
+        est = measured[0]
         shape = est.shape
         if len(shape) < 1:
             raise ValueError("teacher_logprobs must have shape [..., P, V] (positions on the "
@@ -339,13 +340,13 @@ class LambdaScheduler:
         elif n_pos != self.n_positions:
             raise ValueError(f"teacher_logprobs has {n_pos} positions on axis -2, but this "
                              f"scheduler tracks {self.n_positions}")
+        headroom = (by_token(measured, self.c, self.c_low).reshape(-1, n_pos) - 1.0
+                    if self.estimator == "per_context" else None)  # may raise: before any fold
         teacher = np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2)
         reference = np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2)
         self._fold(teacher, reference)
-        if self.estimator == "per_context":
-            lam = by_token_from(est, teacher_logprobs, reference_logprobs, valid, self.c,
-                                self.c_low)
-            self._push(np.asarray(lam).reshape(-1, n_pos) - 1.0)
+        if headroom is not None:
+            self._push(headroom)
         if student_logprobs is not None:
             self._student = self._student_mass(teacher_logprobs, student_logprobs, valid,
                                                complete, norm_tol)
@@ -459,25 +460,20 @@ class LambdaScheduler:
                 bound[j] = 1.0 + values[r - 1]
         return bound, point
 
-    def _warm(self) -> NDArray[np.bool_]:
-        """Per position: enough data for the bound of the chosen estimator."""
-        n_eff = self.n_eff
-        assert n_eff is not None
+    def _bound(self) -> tuple[FloatArray, NDArray[np.bool_]]:
+        """Per position: the bound of the chosen estimator, and whether there is enough data
+        for it (``min_samples``, and for the quantile an order statistic that exists)."""
         if self.estimator == "pooled":
-            return np.asarray(n_eff >= self.min_samples)
+            n_eff = self.n_eff
+            assert n_eff is not None
+            return np.asarray(self._lambda_star_bound()), np.asarray(n_eff >= self.min_samples)
+        bound = self._quantile_bound()[0]
         counts = np.array([len(row) for row in self._contexts], dtype=float)
-        return np.asarray((counts >= self.min_samples) & ~np.isnan(self._quantile_bound()[0]))
-
-    def _bound(self) -> FloatArray:
-        if self.estimator == "pooled":
-            return np.asarray(self._lambda_star_bound())
-        return self._quantile_bound()[0]
+        return bound, np.asarray((counts >= self.min_samples) & ~np.isnan(bound))
 
     def _lambda(self) -> Any:
-        warm = self._warm()
-        bound = np.where(warm, self._bound(), 1.0)
-        safe = np.maximum(1.0, (1.0 - self.margin) * bound)
-        safe = np.where(warm, safe, 1.0)
+        bound, warm = self._bound()
+        safe = np.where(warm, np.maximum(1.0, (1.0 - self.margin) * bound), 1.0)
         lam = np.minimum(self.target_lambda, safe)
         if self.mode == "global":
             return float(lam.min())
@@ -506,14 +502,15 @@ class LambdaScheduler:
         assert n_eff is not None
         lp, lb = s["log_mean_teacher"], s["log_mean_reference"]
         point = solve_kary_log(lp, lb, self.c, c_low=self.c_low)
+        bound, warm = self._bound()
         out.update({
             "p": np.exp(lp[:, 0]).tolist(), "b": np.exp(lb[:, 0]).tolist(),
             "p_interval": np.stack([_expit(v) for v in self._interval("teacher")], -1).tolist(),
             "b_interval": np.stack([_expit(v) for v in self._interval("reference")],
                                    -1).tolist(),
             "lambda_star": np.atleast_1d(point.lambda_star).tolist(),
-            "n_eff": n_eff.tolist(), "lambda_star_bound": _nan_to_none(self._bound()),
-            "warm": self._warm().tolist()})
+            "n_eff": n_eff.tolist(), "lambda_star_bound": _nan_to_none(bound),
+            "warm": warm.tolist()})
         if self.estimator == "per_context":
             out["lambda_star_quantile"] = _nan_to_none(self._quantile_bound()[1])
             out["contexts"] = [len(row) for row in self._contexts]

@@ -178,3 +178,5 @@ def test_by_token_inputs() -> None:
         cliff.lambda_star_by_token(ext_t, one, ext_v, 5.0)
     with pytest.raises(ValueError, match="reference_logprobs"):
         cliff.lambda_star_by_token(lt, lr + 0.1, valid, 5.0)
+    with pytest.raises(ValueError, match="same columns"):  # gathered, different widths
+        cliff.lambda_star_by_token(lt, lr[:, :2], [np.array([0, 1])] * 2, 5.0, complete=False)
