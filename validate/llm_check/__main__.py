@@ -38,6 +38,7 @@ from validate.llm_check.opd import (
     evaluate,
     position_table,
     run_opd,
+    scheduler_lambda_fn,
     structural_positions,
     token_table,
 )
@@ -192,8 +193,7 @@ def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k
             "binding_regime": bind.get("regime") if bind else None,
         },
     }
-    if hasattr(cliff, "predict_parse_rate") and all(math.isfinite(r["lambda_star"])
-                                                       for r in table):
+    if all(math.isfinite(r["lambda_star"]) for r in table):
         # one answer's positions: open, K ids, K-1 separators, close, end (type means)
         count = {"open": 1, "id": k, "sep": k - 1, "close": 1, "end": 1}
         seq = [r for r in table for _ in range(count[r["type"]])]
@@ -318,13 +318,7 @@ def schedule_run(cfg: Config, models: Models, train: list[Prompt], ev: list[Prom
                  tokenizer: Any, info: Any, k: int, target: float, seeds: list[int]
                  ) -> dict[str, Any]:
     """The sweep's highest lambda again, with ``cliff.LambdaScheduler`` choosing each step's
-    lambda (target = that lambda); recorded as skipped if the scheduler is absent."""
-    import cliff
-    from validate.llm_check.opd import scheduler_lambda_fn
-
-    if not hasattr(cliff, "LambdaScheduler"):
-        print("--schedule: cliff.LambdaScheduler is not available; skipped", file=sys.stderr)
-        return {"status": "skipped: cliff.LambdaScheduler not available"}
+    lambda (target = that lambda)."""
     runs = []
     for seed in seeds:
         run_models = Models(models.teacher, copy.deepcopy(models.reference), models.reference)

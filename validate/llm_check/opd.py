@@ -275,50 +275,6 @@ def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float) -> 
     return fn
 
 
-def valid_mass_log(logprobs: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """``log sum_{v valid} pi(v)`` per position (``-inf`` where nothing is valid)."""
-    masked = np.where(valid, logprobs, -np.inf)
-    top = masked.max(axis=-1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return (top[..., 0] + np.log(np.exp(masked - top).sum(axis=-1)))
-
-
-def estimate_p_b(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-position valid mass ``(p, b)`` of teacher and reference.
-
-    Uses ``cliff.estimate`` when the package provides it; otherwise the private fallback
-    :func:`_estimate_fallback` (to be replaced by ``cliff.estimate``).
-    """
-    import cliff
-
-    if hasattr(cliff, "estimate"):
-        est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
-        return np.asarray(est.p, dtype=np.float64), np.asarray(est.b, dtype=np.float64)
-    return _estimate_fallback(pos)
-
-
-def _estimate_fallback(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """FALLBACK, to be replaced by ``cliff.estimate``: ``p, b`` = valid mass of piT, pi0."""
-    return (np.exp(valid_mass_log(pos.teacher_lp, pos.valid)),
-            np.exp(valid_mass_log(pos.reference_lp, pos.valid)))
-
-
-def tail_masses(pos: Positions) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-position invalid mass ``(1 - p, 1 - b)`` computed without cancellation.
-
-    From ``cliff.estimate`` (``log_p_rest``, ``log_b_rest``) when available, else the fallback.
-    """
-    import cliff
-
-    if hasattr(cliff, "estimate"):
-        est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
-        return (np.exp(np.asarray(est.log_p_rest, dtype=np.float64)),
-                np.exp(np.asarray(est.log_b_rest, dtype=np.float64)))
-    return (-np.expm1(valid_mass_log(pos.teacher_lp, pos.valid)),
-            -np.expm1(valid_mass_log(pos.reference_lp, pos.valid)))
-
-
 def position_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any]]:
     """Per position type: count, mean p, mean b, and ``cliff.solve`` at (mean p, mean b).
 
@@ -328,8 +284,8 @@ def position_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any
     """
     import cliff
 
-    p_all, b_all = estimate_p_b(pos)
-    tp, tb = tail_masses(pos)
+    est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
+    p_all, b_all, tp, tb = est.p, est.b, est.p_rest, est.b_rest
     rows = []
     for ty in POSITION_TYPES:
         sel = pos.types == ty
