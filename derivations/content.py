@@ -3,17 +3,14 @@ r"""The derivation document: prose around the SymPy expressions of :mod:`cliff.s
 Every display formula is printed from an expression object of :mod:`cliff.symbolic` (or
 from what a ``derive_*`` function returns) by :meth:`derivations.latex.Document.eq`; the
 identity residuals are computed here, at build time, by each module's
-``check_identities()``.  Sections for the finite-budget, K-ary and sequence models are
-built from their modules when those modules import, and say so when they do not.
+``check_identities()``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,7 +18,13 @@ import sympy as sp
 from scipy.optimize import brentq
 
 import cliff
+import cliff._bernoulli
+import cliff._budget
+import cliff._kary
+from cliff._sequence import sequence_cliff
 from cliff.symbolic import bernoulli as B
+from cliff.symbolic import budget as U
+from cliff.symbolic import kary as K
 from derivations.latex import Document, escape, markdown_to_latex
 
 __all__ = ["Build", "build_document", "kernel_registries"]
@@ -41,7 +44,6 @@ class Build:
 
     doc: Document
     residuals: dict[str, dict[str, sp.Expr]] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
 
     @property
     def nonzero(self) -> list[str]:
@@ -50,21 +52,9 @@ class Build:
                 for name, val in res.items() if sp.simplify(val) != 0]
 
 
-def _optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def kernel_registries() -> dict[str, dict[str, tuple[Any, sp.Expr, Any]]]:
-    """``KERNELS`` of every numeric module that has one: module name -> registry."""
-    out = {}
-    for name in ("cliff._bernoulli", "cliff._budget", "cliff._kary", "cliff._sequence"):
-        mod = _optional(name)
-        if mod is not None and hasattr(mod, "KERNELS"):
-            out[name] = mod.KERNELS
-    return out
+    """``KERNELS`` of every numeric module: module name -> registry."""
+    return {mod.__name__: mod.KERNELS for mod in (cliff._bernoulli, cliff._budget, cliff._kary)}
 
 
 def _residual_table(doc: Document, module: str, residuals: dict[str, sp.Expr]) -> None:
@@ -314,11 +304,6 @@ At the paper's base-neutral point ($p = 0.9993$, $b = 1/2$, $c = 5$) it is
 
 def _budget(doc: Document, build: Build) -> None:
     doc.section("Finite budget (THEORY item 7)", "budget")
-    U = _optional("cliff.symbolic.budget")
-    if U is None:
-        build.missing.append("cliff.symbolic.budget")
-        doc.raw(r"\textit{The finite-budget module is not present in this build.}")
-        return
     on = U.derive_onsets()
     doc.raw(r"""
 Training runs $T$ Euler steps of size $\eta$ of $\dot\theta = m(1-m)g(m)$ from
@@ -386,11 +371,6 @@ $\lambda_\infty$.  The clip-safe edge passes $\tau_G$ at the critical cap and fl
 
 def _kary(doc: Document, build: Build) -> None:
     doc.section("K-ary listwise extension (THEORY item 8)", "kary")
-    K = _optional("cliff.symbolic.kary")
-    if K is None:
-        build.missing.append("cliff.symbolic.kary")
-        doc.raw(r"\textit{The K-ary module is not present in this build.}")
-        return
     doc.raw(r"""
 With $K$ classes, teacher $t$, reference $r$, log-ratios $l_k = \log t_k/r_k$ and
 $y = \lambda - 1$, the Lagrangian of the objective on the simplex
@@ -429,7 +409,6 @@ inequality bounds the error of the aggregated threshold on the cap side by
 
 def _sequence(doc: Document, build: Build) -> None:
     doc.section("Sequence calibration (THEORY item 9)", "sequence")
-    seq = _optional("cliff._sequence")
     i, n_pos = sp.Symbol("i", integer=True, positive=True), sp.Symbol("L", positive=True)
     mi = sp.Function("m_i")(B.lam)
     doc.raw(r"""
@@ -439,13 +418,10 @@ asymptotic (clipped) fixed points $m_i(\lambda)$ (\texttt{cliff.clipped\_fixed\_
 predicted strict parse rate is
 """)
     doc.eq("parse rate", sp.Product(mi, (i, 1, n_pos)), r"\mathrm{parse}(\lambda) \approx")
-    if seq is None:
-        build.missing.append("cliff._sequence")
-        return
     from cliff import figures
 
     p, b = figures.SEQUENCE_P, figures.SEQUENCE_B
-    lam_seq = float(seq.sequence_cliff(p, b, 5.0))
+    lam_seq = float(sequence_cliff(p, b, 5.0))
     res = cliff.solve(p, b, 5.0)
     soft = p < b
     doc.raw(rf"""

@@ -29,7 +29,6 @@ class BuildResult:
     pdf: Path | None = None
     warnings: list[str] = field(default_factory=list)
     nonzero: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
 
 
 def _pdflatex(tex: Path, workdir: Path) -> Path:
@@ -61,7 +60,7 @@ def build(out: str | os.PathLike[str] | None = None, *, tex_only: bool = False,
     res = BuildResult(tex=write_text(out_dir / f"{STEM}.tex", tex_text),
                       formulas=write_json(out_dir / "formulas.json", [
                           {"label": f.label, "latex": f.latex} for f in built.doc.printed]),
-                      nonzero=built.nonzero, missing=built.missing)
+                      nonzero=built.nonzero)
     if tex_only:
         return res
     if shutil.which("pdflatex") is None:
@@ -82,7 +81,6 @@ def summary(res: BuildResult) -> str:
     """Human-readable lines for the command line."""
     lines = [str(p) for p in (res.tex, res.formulas, res.pdf) if p is not None]
     lines += [f"warning: {w}" for w in res.warnings]
-    lines += [f"warning: module not present, section skipped: {m}" for m in res.missing]
     lines += [f"error: identity residual is not 0: {n}" for n in res.nonzero]
     return "\n".join(lines)
 
