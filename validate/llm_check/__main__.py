@@ -328,7 +328,7 @@ def schedule_run(cfg: Config, models: Models, train: list[Prompt], ev: list[Prom
                     lam_fn=scheduler_lambda_fn(cfg, info, k, target),
                     desc=f"scheduled target={target:.3f} seed={seed}")
         runs.append({"target_lambda": target, "seed": seed, **r})
-    return {"status": "ran", "runs": runs}
+    return {"runs": runs}
 
 
 def build_report(cfg: Config, predictions: dict[str, Any], results: dict[str, Any],
@@ -373,7 +373,7 @@ def schedule_verdict(cfg: Config, pred: dict[str, Any], mean_parse: list[float],
                      on: dict[str, Any], sched: dict[str, Any] | None) -> dict[str, Any] | None:
     """The scheduled run against the best sub-threshold run (grid lambda < predicted lambda*):
     it passes when its mean strict parse rate is at least that minus ``cfg.schedule_margin``."""
-    if not sched or sched.get("status") != "ran":
+    if not sched:
         return None
     below = [r for lam, r in zip(pred["lambdas"], mean_parse, strict=True)
              if lam < pred["window"][0]]
