@@ -18,8 +18,9 @@ solve_speedup_vs_root_search
     ``scipy.optimize.brentq`` per point on the *definition* of lambda* (the fixed point
     ``pi ∝ pi0^(1-lambda) piT^lambda`` meets the clip-safe boundary), over 10^4 points,
     against ``cliff.solve`` on the same points.
-mc_speedup_vs_loop, mc_steps_per_s
-    From :func:`validate.monte_carlo.bench`.
+mc_speedup_vs_loop, mc_steps_per_s, mc_draw_ceiling
+    From :func:`validate.monte_carlo.bench`; the ceiling is the speed-up left if all but
+    numpy's binomial draws cost nothing.
 kary_speedup_vs_brentq
     From :func:`cliff._kary.bench`.
 """

@@ -1,0 +1,26 @@
+"""The benchmark runs end to end, and the agreement checks inside it hold.
+
+Speed is printed by ``python -m validate.bench``, never asserted here; what is asserted is
+that each timed pair computes the same thing (the vectorised code against the root search,
+brentq and the plain loop), which the benchmark itself checks while it times them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from validate import bench
+
+
+def test_quick_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["--quick", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    for key in ("solve_points_per_s", "solve_over_log_pass", "solve_over_log_pass_all_arrays",
+                "solve_speedup_vs_root_search", "mc_speedup_vs_loop", "mc_steps_per_s",
+                "mc_draw_ceiling", "kary_speedup_vs_brentq"):
+        assert math.isfinite(figures[key]) and figures[key] > 0, key
+    assert figures["root_search_max_rel_diff"] < 1e-9
+    assert figures["kary_max_rel_diff_vs_brentq"] < 1e-9
