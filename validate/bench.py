@@ -19,8 +19,9 @@ solve_speedup_vs_root_search
     ``pi ∝ pi0^(1-lambda) piT^lambda`` meets the clip-safe boundary), over 10^4 points,
     against ``cliff.solve`` on the same points.
 mc_speedup_vs_loop, mc_steps_per_s, mc_draw_ceiling
-    From :func:`validate.monte_carlo.bench`; the ceiling is the speed-up left if all but
-    numpy's binomial draws cost nothing.
+    :func:`validate.monte_carlo.finite_sample` against the plain-Python
+    :func:`~validate.monte_carlo.finite_sample_loop` on the same chains and random stream;
+    the ceiling is the speed-up left if all but numpy's binomial draws cost nothing.
 kary_speedup_vs_brentq
     From :func:`cliff._kary.bench`.
 """
@@ -35,11 +36,12 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import expit
 
 import cliff
 from cliff import _blocks
 from cliff._kary import bench as bench_kary
-from validate.monte_carlo import bench as bench_mc
+from validate.monte_carlo import finite_sample, finite_sample_loop
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
@@ -104,6 +106,46 @@ def bench_solve(*, quick: bool = False, repeats: int = 5) -> dict[str, float]:
         "root_search_points": m,
         "threads": _blocks.threads(),
     }
+
+
+def bench_mc(*, quick: bool = False, repeats: int = 3) -> dict[str, float]:
+    """Vectorised finite-sample simulator against the plain-Python loop, same work.
+
+    Work: ``seeds x lambdas x parameter sets`` chains, ``steps`` REINFORCE steps of ``N``
+    tokens each, run by ``finite_sample`` and by ``finite_sample_loop`` (each timed best of
+    ``repeats``, after one untimed run whose results are checked against each other).
+
+    Returns
+    -------
+    dict
+        ``mc_speedup_vs_loop``: loop time / vectorised time on that work;
+        ``mc_steps_per_s``: chain-steps per second of the vectorised simulator, one
+        chain-step being one REINFORCE update of one (seed, lambda, parameter set) chain
+        from ``N`` sampled tokens (multiply by ``mc_tokens_per_step`` for token-steps);
+        ``mc_draw_ceiling``: loop time / the time of numpy's array ``binomial`` alone, as
+        many draws at the chains' final ``m`` (best of ``repeats``; the final, extreme
+        ``m`` draw fastest): the speed-up no simulator that draws with numpy's sampler can
+        pass, since the draws remain when everything else is free; plus the sizes and the
+        wall times.
+    """
+    seeds, n_lam, steps = (4, 16, 40) if quick else (8, 32, 150)
+    p = np.array([0.7, 0.9, 0.99, 1 - 1e-6])[None, :]
+    lam = np.linspace(1.0, 3.0, n_lam)[:, None]
+    kwargs: dict[str, Any] = dict(c_low=None, steps=steps, lr=0.2, samples=64, seeds=seeds,
+                                  seed=1)
+    vec = finite_sample(p, 0.5, 5.0, lam, **kwargs).theta  # also the warm-up
+    t_vec = best_time(lambda: finite_sample(p, 0.5, 5.0, lam, **kwargs), repeats)
+    ref = finite_sample_loop(p, 0.5, 5.0, lam, **kwargs)
+    t_loop = best_time(lambda: finite_sample_loop(p, 0.5, 5.0, lam, **kwargs), repeats)
+    if not np.allclose(vec, ref, rtol=1e-9, atol=1e-9):
+        raise RuntimeError("vectorised and loop simulators disagree")
+    rng, m_final = np.random.default_rng(2), expit(vec)
+    t_draws = best_time(lambda: [rng.binomial(64, m_final) for _ in range(steps)], repeats)
+    chains = seeds * vec[0].size
+    return {"mc_speedup_vs_loop": t_loop / t_vec, "mc_steps_per_s": chains * steps / t_vec,
+            "mc_draw_ceiling": t_loop / t_draws, "mc_tokens_per_step": 64.0,
+            "mc_chains": float(chains), "mc_steps": float(steps), "mc_vectorised_s": t_vec,
+            "mc_loop_s": t_loop, "mc_draws_s": t_draws}
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:

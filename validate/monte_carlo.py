@@ -22,10 +22,9 @@ leading seed axis for the sampled version; the only Python loop is over steps):
     linear piece; steps are capped at ``trust`` log-odds (the cap is what moves a
     both-clipped state, where ``k = 0``) and kept inside the bracket of the limit that the
     drift signs seen so far imply (``g`` is nonincreasing in ``theta``, so the orbit's limit
-    is unique).  It finds the settled state in tens of steps whatever ``p`` is, but its
-    steps are not physical time.  Near-deterministic ``p`` makes
-    the flow stiff (the restoring rate at a clipped fixed point is ``1 - m ~ (1-p)/c``);
-    this clock reaches the asymptotic state in tens of steps whatever ``p`` is.
+    is unique).  Near-deterministic ``p`` makes the flow stiff (the restoring rate at a
+    clipped fixed point is ``1 - m ~ (1-p)/c``); this clock still finds the settled state
+    in tens of steps whatever ``p`` is, but its steps are not physical time.
 
 * :func:`finite_sample`: ``N`` tokens per step sampled from ``pi``, each with its advantage,
   a REINFORCE step ``theta += eta mean_i A(y_i) d log pi(y_i)/d theta``, optionally ``E``
@@ -40,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -523,57 +520,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{name:<26}{pred[p_key]:>14.6g}{sim[s_key]:>14.6g}")
     print(f"asymptotic onset {pred['onset_inf']:.6g}; wrote {png} and its .json")
     return summary
-
-
-# --- benchmark ------------------------------------------------------------------------------
-def bench(*, quick: bool = False, repeats: int = 3) -> dict[str, float]:
-    """Vectorised finite-sample simulator against the plain-Python loop, same work.
-
-    Work: ``seeds x lambdas x parameter sets`` chains, ``steps`` REINFORCE steps of ``N``
-    tokens each, run by :func:`finite_sample` (best of ``repeats``) and once by
-    :func:`finite_sample_loop` (same seed, same steps) in this process.
-
-    Returns
-    -------
-    dict
-        ``mc_speedup_vs_loop``: loop time / vectorised time on that work;
-        ``mc_steps_per_s``: chain-steps per second of the vectorised simulator, one
-        chain-step being one REINFORCE update of one (seed, lambda, parameter set) chain
-        from ``N`` sampled tokens (multiply by ``mc_tokens_per_step`` for token-steps);
-        ``mc_draw_ceiling``: loop time / the time of numpy's array ``binomial`` alone, as
-        many draws at the chains' final ``m`` (best of ``repeats``; the final, extreme
-        ``m`` draw fastest): the speed-up no simulator that draws with numpy's sampler can
-        pass, since the draws remain when everything else is free; plus the sizes and the
-        wall times.
-    """
-    seeds, n_lam, steps = (4, 16, 40) if quick else (8, 32, 150)
-    p = np.array([0.7, 0.9, 0.99, 1 - 1e-6])[None, :]
-    lam = np.linspace(1.0, 3.0, n_lam)[:, None]
-    kwargs: dict[str, Any] = dict(c_low=None, steps=steps, lr=0.2, samples=64, seeds=seeds,
-                                  seed=1)
-    t_vec, vec = _best(lambda: finite_sample(p, 0.5, 5.0, lam, **kwargs).theta, repeats)
-    t0 = time.perf_counter()
-    ref = finite_sample_loop(p, 0.5, 5.0, lam, **kwargs)
-    t_loop = time.perf_counter() - t0
-    if not np.allclose(vec, ref, rtol=1e-9, atol=1e-9):
-        raise RuntimeError("vectorised and loop simulators disagree")
-    rng, m_final = np.random.default_rng(2), expit(vec)
-    t_draws, _ = _best(lambda: [rng.binomial(64, m_final) for _ in range(steps)], repeats)
-    chains = seeds * vec[0].size
-    return {"mc_speedup_vs_loop": t_loop / t_vec, "mc_steps_per_s": chains * steps / t_vec,
-            "mc_draw_ceiling": t_loop / t_draws, "mc_tokens_per_step": 64.0,
-            "mc_chains": float(chains), "mc_steps": float(steps), "mc_vectorised_s": t_vec,
-            "mc_loop_s": t_loop, "mc_draws_s": t_draws}
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Best wall time of ``repeats`` calls, and the last call's value."""
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 if __name__ == "__main__":
