@@ -5,6 +5,8 @@ Shapes: ``B`` batch, ``P`` prompt length (left-padded), ``T`` generated length, 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +96,14 @@ def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     return ids, mask
 
 
+@functools.cache
+def _cache_argument(model_class: type) -> str:
+    """The name ``forward`` takes the KV cache under: ``cache`` in transformers >= 5.24,
+    ``past_key_values`` before (and deprecated since)."""
+    params = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)  # (B, L)
 
@@ -114,10 +124,10 @@ def sample(
     including each row's first EOS (the tokens that count).  ``T <= max_new``.
     """
     model.eval()
-    cache = DynamicCache()
+    kv = {_cache_argument(type(model)): DynamicCache()}
     mask = prompt_mask
     pos = _positions(mask)
-    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=pos, past_key_values=cache)
+    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=pos, use_cache=True, **kv)
     last_pos = pos[:, -1:]
     toks, lives = [], []
     alive = torch.ones(prompt_ids.shape[0], dtype=torch.bool)
@@ -131,8 +141,8 @@ def sample(
             break
         mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
         last_pos = last_pos + 1
-        out = model(input_ids=nxt, attention_mask=mask, position_ids=last_pos,
-                    past_key_values=cache)
+        out = model(input_ids=nxt, attention_mask=mask, position_ids=last_pos, use_cache=True,
+                    **kv)
     return torch.cat(toks, dim=1), torch.stack(lives, dim=1)
 
 
@@ -142,7 +152,8 @@ def answer_logprobs(
     """Log-probabilities ``(B, T, V)`` of every vocabulary token at each answer position."""
     ids = torch.cat([prompt_ids, gen], dim=1)  # (B, P+T)
     mask = torch.cat([prompt_mask, torch.ones_like(gen)], dim=1)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
+                   use_cache=False).logits
     p = prompt_ids.shape[1]
     return torch.log_softmax(logits[:, p - 1 : -1].float(), dim=-1)  # (B, T, V)
 
