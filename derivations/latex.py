@@ -170,7 +170,7 @@ def _inline(text: str) -> str:
         elif piece.startswith("*") and len(piece) > 2:
             out.append(r"\emph{" + escape(piece[1:-1]) + "}")
         else:
-            out.append(escape(piece))
+            out.append(re.sub(r'"([^"]*)"', r"``\1''", escape(piece)))  # typographic quotes
     return "".join(out)
 
 

@@ -1,4 +1,5 @@
-"""Brute-force references computed from the *definitions* of THEORY.md, never the closed forms.
+"""Brute-force references computed from the *definitions* of derivations/model.md, never the
+closed forms.
 
 Everything is in logit space (``m = sigmoid(theta)``) with log-sigmoid evaluated stably, so
 near-deterministic probabilities keep their tail mass.  All functions are vectorised over a

@@ -1,8 +1,8 @@
 """The closed forms against the *simulated* clipped G-OPD dynamics (validate.monte_carlo).
 
 Nothing here re-evaluates a formula to check itself: each prediction of :mod:`cliff` is set
-against a simulation built from the definitions of THEORY.md.  lambda is drawn at a relative
-margin from every threshold (at least 1% of the interval it is drawn in, or 1% of
+against a simulation built from the definitions of derivations/model.md.  lambda is drawn
+at a relative margin from every threshold (at least 1% of the interval it is drawn in, or 1% of
 lambda_collapse above it), so the measure-zero boundary cases, where the simulated state
 sits exactly on a kink, are avoided.  ``CLIFF_THOROUGH=1`` draws more examples.
 """

@@ -1,4 +1,5 @@
-r"""Monte Carlo of the clipped G-OPD dynamics of the Bernoulli model (THEORY.md).
+r"""Monte Carlo of the clipped G-OPD dynamics of the Bernoulli model (derivations/model.md,
+"Dynamics").
 
 Everything here is built from the *definitions* only: the clipped advantage
 

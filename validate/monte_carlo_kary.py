@@ -1,5 +1,5 @@
-r"""Monte Carlo of the clipped K-class G-OPD dynamics (THEORY item 8), independent of the
-closed forms: it only evaluates the definitions.
+r"""Monte Carlo of the clipped K-class G-OPD dynamics (derivations/model.md, "K-ary
+extension"), independent of the closed forms: it only evaluates the definitions.
 
 Student ``pi = softmax(theta)`` over K classes; advantage
 ``A_k = clip(log t_k - log pi_k, log c_low, log c) + (lambda - 1)(log t_k - log r_k)``.

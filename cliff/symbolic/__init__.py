@@ -1,6 +1,7 @@
 """SymPy source of every closed form in :mod:`cliff` (one file per model).
 
-* :mod:`cliff.symbolic.bernoulli`: the Bernoulli (one structural position) model, THEORY items 1-6.
+* :mod:`cliff.symbolic.bernoulli`: the Bernoulli (one structural position) model
+  (derivations/model.md, up to "Thresholds").
 
 Numeric code never retypes a formula: it lambdifies the expressions defined here, and the
 derivation PDF (``python -m derivations``) prints them with ``sympy.latex``.

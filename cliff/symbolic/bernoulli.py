@@ -66,7 +66,7 @@ def logit(z: sp.Expr) -> sp.Expr:
 GROWING_CLASS = {qbar: 1 - q, betabar: 1 - beta, delta: q - beta}
 """Relations between the growing-class symbols (applied before every identity check)."""
 
-# --- the model (THEORY.md, Bernoulli reduction) ---------------------------------------
+# --- the model (derivations/model.md, two classes) ---------------------------------------
 OBJECTIVE = lam * (m * sp.log(p / b) + (1 - m) * sp.log((1 - p) / (1 - b))) - (
     m * sp.log(m / b) + (1 - m) * sp.log((1 - m) / (1 - b))
 )
@@ -132,7 +132,8 @@ REGION = {
 LAMBDA_STAR_PAPER_EQ4 = (sp.log((1 - p) / (c - 1 + p)) - sp.log((1 - b) / b)) / (
     sp.log((1 - p) / p) - sp.log((1 - b) / b)
 )
-"""Li et al. (2026), Theorem 4.1, Eq. 4, as quoted in THEORY.md (sharpening, tail binds)."""
+"""Li et al. (2026), Theorem 4.1, Eq. 4, as a public reimplementation quotes it (sharpening,
+tail binds)."""
 
 
 def lambda_star_expr(regime: str, binding: str) -> sp.Expr:

@@ -1,4 +1,5 @@
-r"""The finite-budget onset (THEORY item 7): the single source of its closed forms.
+r"""The finite-budget onset (derivations/model.md, "Finite budget"): the single source of its
+closed forms.
 
 Training runs ``T`` Euler steps of size ``eta`` of the clipped drift
 ``d theta/dt = m (1-m) g(m)`` from ``theta_0 = logit b``.  The *onset* ``lambda_T`` is the

@@ -3,7 +3,8 @@
 One readable loop, top to bottom: a typed :class:`Config` whose fields carry their meaning,
 then the helpers it uses (evaluation, structural-position measurement), then :func:`run_opd`.
 
-Per-token advantage of a sampled answer token ``y_t`` (THEORY.md, clipped G-OPD)::
+Per-token advantage of a sampled answer token ``y_t`` (derivations/model.md, "The clipped
+advantage")::
 
     A_t = clip(log piT(y_t) - log pi(y_t), log c_low, log c)
           + (lam - 1) (log piT(y_t) - log pi0(y_t))
