@@ -6,8 +6,8 @@ extrapolation coefficient to use,
 
 .. math::
 
-    \lambda_{\rm use} = \min\big(\lambda_{\rm target},\ \max(1, (1-\epsilon)\,
-    \underline{\lambda}^*)\big),
+    \lambda_{\rm use} = \min\big(\lambda_{\rm target},\ \max\big(1,\ 1 + (1-\epsilon)\,
+    (\underline{\lambda}^* - 1)\big)\big),
 
 per structural position or, in ``global`` mode, the minimum over positions, where
 :math:`\underline{\lambda}^*` is a lower confidence bound on the threshold, from one of
@@ -92,8 +92,8 @@ class LambdaScheduler:
 
     .. math::
 
-        \lambda_t = \min\big(\lambda_{\rm target},\ \max(1,\ (1-\epsilon)\,
-        \underline{\lambda}^*_t)\big),
+        \lambda_t = \min\big(\lambda_{\rm target},\ \max\big(1,\ 1 + (1-\epsilon)\,
+        (\underline{\lambda}^*_t - 1)\big)\big),
 
     where :math:`\underline{\lambda}^*_t` is a lower confidence bound on lambda* at each
     structural position: by default on a low quantile of the per-context thresholds with
@@ -111,8 +111,10 @@ class LambdaScheduler:
     c_low : float, optional
         Lower ratio clip in [0, 1); default ``1/c``; 0 means no lower clip.
     margin : float
-        Relative safety margin ``epsilon`` in [0, 1): the scheduler never returns more than
-        ``(1 - epsilon)`` times the lower confidence bound of lambda*.  Default 0.05.
+        Safety margin ``epsilon`` in [0, 1), a share of the headroom: the scheduler never
+        returns more than ``1 + (1 - epsilon)(bound - 1)``, where ``bound`` is the lower
+        confidence bound of lambda*, so it keeps ``1 - epsilon`` of the extrapolation that
+        the bound allows (lambda = 1 is plain OPD, always clip-safe).  Default 0.05.
     mode : {'global', 'per_position'}
         ``'global'``: one lambda, the minimum over structural positions.  ``'per_position'``:
         one lambda per position (shape ``[P]``), for a per-token advantage weight.
@@ -202,7 +204,8 @@ class LambdaScheduler:
     >>> reference = np.log(np.tile([0.999, 0.001], (64, 1, 1)))
     >>> lam = sched.update(teacher, reference, np.array([True, False]))
     >>> import cliff
-    >>> bool(abs(lam - 0.95 * cliff.solve(0.99, 0.999, 5.0).lambda_star) < 1e-9)
+    >>> lam_star = cliff.solve(0.99, 0.999, 5.0).lambda_star             # 1.714
+    >>> bool(abs(lam - (1 + 0.95 * (lam_star - 1))) < 1e-9)             # 1.678
     True
     """
 
@@ -473,7 +476,7 @@ class LambdaScheduler:
 
     def _lambda(self) -> Any:
         bound, warm = self._bound()
-        safe = np.where(warm, np.maximum(1.0, (1.0 - self.margin) * bound), 1.0)
+        safe = np.where(warm, np.maximum(1.0, 1.0 + (1.0 - self.margin) * (bound - 1.0)), 1.0)
         lam = np.minimum(self.target_lambda, safe)
         if self.mode == "global":
             return float(lam.min())

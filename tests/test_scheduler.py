@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit, log_expit
+from scipy.optimize import brentq
 
 import cliff
 from cliff._scheduler import LambdaScheduler
@@ -152,11 +153,11 @@ def test_below_the_bound_the_target_is_returned_exactly(p: float, b: float, c: f
                                                          frac: float, margin: float,
                                                          estimator: str) -> None:
     """Identical contexts (zero variance): the bound is lambda* itself; a target below
-    (1 - margin) lambda* comes back unchanged, one above is cut to (1 - margin) lambda*."""
+    1 + (1 - margin)(lambda* - 1) comes back unchanged, one above is cut to it."""
     if abs(math.log(p / (1 - p)) - math.log(b / (1 - b))) < 1e-3:
         return
     ref = cliff.solve(p, b, c).lambda_star
-    safe = max(1.0, (1 - margin) * ref)
+    safe = 1.0 + (1 - margin) * (ref - 1.0)
     below = 1.0 + frac * (safe - 1.0) * (1 - 1e-9)
     t = log_probs(np.full((64, 1), p))
     r = log_probs(np.full((64, 1), b))
@@ -170,6 +171,31 @@ def test_below_the_bound_the_target_is_returned_exactly(p: float, b: float, c: f
 
 
 def test_tails_below_float_resolution_use_log_masses() -> None:
+def b_with_threshold(p: float, lam_star: float, c: float = C) -> float:
+    """The reference mass b < p at which ``cliff.solve(p, b, c)`` is ``lam_star`` (root in
+    the log-odds of b; lambda* falls as b moves away from p)."""
+    z = brentq(lambda z: cliff.solve(p, float(expit(z)), c).lambda_star - lam_star,
+               -60.0, math.log(p / (1 - p)) - 1e-3, xtol=1e-12)
+    return float(expit(z))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize(("p", "lam_star", "expected"), [
+    (0.99, 1.126, 1.1197),            # 1 + 0.95 * 0.126; the old (1 - margin) * bound: 1.0697
+    (float(expit(20.0)), 1.03, 1.0285),  # 1 + 0.95 * 0.03; the old rule: max(1, 0.9785) = 1
+], ids=["bound-1.126", "bound-1.03"])
+def test_margin_is_a_share_of_the_headroom(estimator: str, p: float, lam_star: float,
+                                           expected: float) -> None:
+    """Identical contexts, so the bound is lambda* itself, placed at a chosen value: the
+    scheduler keeps 1 - margin of the headroom lambda* - 1."""
+    b = b_with_threshold(p, lam_star)
+    assert cliff.solve(p, b, C).lambda_star == pytest.approx(lam_star, rel=1e-10)
+    t, r = log_probs(np.full((64, 1), p)), log_probs(np.full((64, 1), b))
+    s = LambdaScheduler(TARGET, c=C, margin=0.05, estimator=estimator)  # type: ignore[arg-type]
+    assert s.update(t, r, VALID) == pytest.approx(expected, rel=1e-9)
+    assert s.state()["lambda_star_bound"] == [pytest.approx(lam_star, rel=1e-9)]
+
+
     """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
     the Bernoulli threshold computed from the same log-probs' two-class masses."""
     p = 1 - 1e-12
@@ -267,7 +293,8 @@ def test_accepts_torch_tensors() -> None:
     t = torch.tensor(log_probs(np.full((64, 1), 0.99)), dtype=torch.float32)
     r = torch.tensor(log_probs(np.full((64, 1), 0.999)), dtype=torch.float32)
     lam = LambdaScheduler(TARGET, c=C).update(t, r, torch.tensor(VALID))
-    assert lam == pytest.approx(0.95 * cliff.solve(0.99, 0.999, C).lambda_star, rel=1e-5)
+    assert lam == pytest.approx(1 + 0.95 * (cliff.solve(0.99, 0.999, C).lambda_star - 1),
+                                rel=1e-5)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
