@@ -26,7 +26,7 @@ if [ "${1:-}" = --latest ]; then
     torch_pin=$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' requirements.lock)
     rm -rf .venv-latest
     "$PYTHON" -m venv .venv-latest
-    .venv-latest/bin/pip install -q "torch==$torch_pin" hatchling
+    .venv-latest/bin/pip install -q "torch==$torch_pin" hatchling editables  # the build backend
     .venv-latest/bin/pip install -q --no-build-isolation -e ".[$EXTRAS]"
     exit 0
 fi
