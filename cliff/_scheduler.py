@@ -11,14 +11,14 @@ extrapolation coefficient to use,
 
 per structural position or, in ``global`` mode, the minimum over positions, where
 :math:`\underline{\lambda}^*` is a lower confidence bound on the threshold, from one of
-two estimators:
+two estimators behind one small interface (:class:`_Estimator`):
 
-* ``"per_context"`` (default): lambda* of every sampled context, each contract-valid token
-  its own class (:func:`cliff.lambda_star_by_token`), kept in a window per position; the
-  bound is a distribution-free lower confidence bound on its ``quantile`` (an order
-  statistic);
-* ``"pooled"``: exponential moving averages (EMA) of the valid masses ``p`` and ``b``, and
-  the smallest two-class lambda* over their confidence box.
+* ``"per_context"`` (default, :mod:`cliff._sched_quantile`): lambda* of every sampled
+  context, each contract-valid token its own class (:func:`cliff.lambda_star_by_token`),
+  kept in a window per position; the bound is a distribution-free lower confidence bound on
+  its ``quantile`` (an order statistic);
+* ``"pooled"`` (:mod:`cliff._sched_pooled`): exponential moving averages (EMA) of the valid
+  masses ``p`` and ``b``, and the smallest two-class lambda* over their confidence box.
 
 Both are described in ``derivations/notes/scheduler.md``.
 """
@@ -26,65 +26,63 @@ Both are described in ``derivations/notes/scheduler.md``.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import log_expit, logsumexp, ndtri
-from scipy.stats import binom
 
 from cliff import _checks
-from cliff._bernoulli import solve
-from cliff._estimate import DEFAULT_NORM_TOL, by_token, estimate, measure
-from cliff._kary import solve_kary_log
+from cliff._estimate import DEFAULT_NORM_TOL
+from cliff._sched_batch import Batch, moments, read_batch
+from cliff._sched_pooled import PooledEstimator
+from cliff._sched_quantile import QuantileEstimator
 
 __all__ = ["LambdaScheduler"]
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 Mode = Literal["global", "per_position"]
 MODES = ("global", "per_position")
 Estimator = Literal["per_context", "pooled"]
 ESTIMATORS = ("per_context", "pooled")
 
-_GRID = 5
-"""Points of the p-interval (in log-odds, ends included) at which lambda* is evaluated."""
 
-_FINE_LOGIT = 20.0
-"""Largest |log-odds| sent to :func:`cliff.solve`, which takes ``p`` and forms ``1 - p``:
-tails above 2e-9 keep a relative error below 1e-7; smaller tails go to the log-space solver."""
+class _Estimator(Protocol):
+    """What the rule needs from an estimator of lambda*, per structural position."""
 
-def _log1mexp(x: FloatArray) -> FloatArray:
-    """``log(1 - e^x)`` for ``x <= 0`` without cancellation (``-inf`` at ``x = 0``)."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    def update(self, batch: Batch) -> None:
+        """Fold one update's contexts in."""
+
+    def bound(self) -> tuple[FloatArray, BoolArray]:
+        """The lower confidence bound on lambda* and whether it is ready, each ``(P,)``."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """Inspectable estimates (plain lists)."""
+        ...
 
 
-def _batch_moments(log_x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Log of the mean and relative M2 ``sum_i (x_i / mean - 1)^2`` over axis 0.
+def safe_lambda(target: float, bound: FloatArray, ready: BoolArray, margin: float
+                ) -> FloatArray:
+    r"""The rule: ``min(target, max(1, 1 + (1 - margin)(bound - 1)))`` where the bound is
+    ready, ``min(target, 1)`` where it is not.
 
-    ``log_x`` has shape ``(n, P, 2)``: per sample, position and class (valid, rest).
+    .. math::
+
+        \lambda = \min\big(\lambda_{\rm target},\ \max\big(1,\ 1 + (1-\epsilon)\,
+        (\underline{\lambda}^* - 1)\big)\big)
+
+    The margin ``epsilon`` is a share of the headroom ``bound - 1``: lambda = 1 is plain
+    OPD, whose fixed point is the teacher (every IS ratio 1), clip-safe at any bound.
+
+    Examples
+    --------
+    >>> safe_lambda(3.0, np.array([1.126, 1.03, np.inf, 2.0]),
+    ...             np.array([True, True, True, False]), 0.05).round(6).tolist()
+    [1.1197, 1.0285, 3.0, 1.0]
     """
-    n = log_x.shape[0]
-    log_mean = logsumexp(log_x, axis=0) - math.log(n)
-    rel_m2 = np.sum(np.expm1(log_x - log_mean) ** 2, axis=0)
-    return log_mean, rel_m2
-
-
-def _combine(w_a: FloatArray, lm_a: FloatArray, r_a: FloatArray, w_b: float,
-             lm_b: FloatArray, r_b: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Chan's parallel update of (weight, mean, M2), in relative units ``M2 / mean^2``.
-
-    ``mean = (w_a mean_a + w_b mean_b) / w``,
-    ``M2 = M2_a + M2_b + (mean_b - mean_a)^2 w_a w_b / w``, every term divided by
-    ``mean^2`` so that masses of 1e-30 keep their digits.
-    """
-    w = w_a + w_b
-    lw_a = np.log(w_a)[..., None]
-    lm = np.logaddexp(lw_a + lm_a, math.log(w_b) + lm_b) - np.log(w)[..., None]
-    s_a, s_b = np.exp(lm_a - lm), np.exp(lm_b - lm)  # mean_a / mean, mean_b / mean
-    cross = ((s_b - s_a) ** 2) * (w_a * w_b / w)[..., None]
-    return lm, r_a * s_a**2 + r_b * s_b**2 + cross
+    headroom = np.maximum(1.0, 1.0 + (1.0 - margin) * (np.asarray(bound) - 1.0))
+    return np.asarray(np.minimum(target, np.where(ready, headroom, 1.0)))
 
 
 class LambdaScheduler:
@@ -158,43 +156,25 @@ class LambdaScheduler:
     (the student's mass is the moving ``m`` of the dynamics, which lambda* does not
     depend on).  An optional ``student_logprobs`` only feeds the diagnostics.
 
-    *Per-context estimator.*  Each sample ``i`` at position ``j`` is one context; its
-    lambda*_i is :func:`cliff.lambda_star_by_token`: K-ary, each contract-valid token a
-    class, the invalid tokens pooled.  The window keeps the last ``window`` values per
-    position.  With ``n`` values and ``alpha = quantile``, the ``r``-th smallest is below
-    the population ``alpha``-quantile with probability ``P(Bin(n, alpha) >= r)``; ``r`` is
-    the largest with that probability ``>= confidence`` (distribution-free, for independent
-    contexts).  Why per context and per token: a sequence breaks where its weakest position
-    breaks, and lambda* of the pooled means is not the threshold of any context (lambda* is
-    not linear in the masses); at a ranking position the teacher and the warm start split the
-    valid mass differently, which the two-class reduction cannot see (it overestimates
-    lambda*; ``derivations/notes/kary.md``).
+    *Per-context estimator* (:class:`cliff._sched_quantile.QuantileEstimator`).  Each
+    sample ``i`` at position ``j`` is one context; its lambda*_i is
+    :func:`cliff.lambda_star_by_token`: K-ary, each contract-valid token a class, the
+    invalid tokens pooled.  The window keeps the last ``window`` values per position; with
+    ``n`` values and ``alpha = quantile``, the ``r``-th smallest is below the population
+    ``alpha``-quantile with probability ``P(Bin(n, alpha) >= r)``, and ``r`` is the largest
+    with that probability ``>= confidence``.  Why per context and per token: a sequence
+    breaks where its weakest position breaks, and lambda* of the pooled means is not the
+    threshold of any context (lambda* is not linear in the masses); at a ranking position
+    the teacher and the warm start split the valid mass differently, which the two-class
+    reduction cannot see (it overestimates lambda*; ``derivations/notes/kary.md``).
 
-    *Pooled estimator.*  Every sample ``i`` at position ``j`` gives exact class masses
-    ``x_ij = (p_ij, 1 - p_ij)`` from :func:`cliff.estimate` (log space, no cancellation).
-    The EMA gives weight ``decay^(t-s)`` to a sample of step ``s``:
-    ``W = sum w``, ``W2 = sum w^2``, mean ``xbar = sum w x / W`` and
-    ``M2 = sum w (x - xbar)^2`` are updated by Chan's parallel formula (stored as
-    ``log xbar`` and ``M2 / xbar^2``).  With the effective sample size
-    ``n_eff = W^2 / W2`` and the reliability-weighted variance
-    ``s^2 = M2 / (W - W2 / W)``, the relative standard error of the mean of each class is
-    ``rse = s / (xbar sqrt(n_eff))`` and its interval is
-    ``log xbar +- z rse`` (delta method in log space, so a tail of 1e-9 never gets a
-    negative bound), ``z = Phi^{-1}((1 + confidence)/2)``.  The interval on ``p`` is the
-    intersection of the valid-class interval with the complement of the rest-class
-    interval.  The same is done for ``b``.
-
-    *Conservative end.*  ``lambda* = 1 + kappa(p)/|logit p - logit b|`` is monotone in
-    ``b`` on each side of ``p``, so its minimum over ``I_b`` is at an end; it is evaluated
-    at both ends of ``I_b`` and at 5 log-odds-spaced points of ``I_p`` (ends included) and
-    the minimum is taken.  Where ``I_p`` or ``I_b`` reaches 0 or 1 the infimum of lambda*
-    is 1 and that is used.  lambda* itself is :func:`cliff.solve`, or
-    :func:`cliff.solve_kary_log` on the two classes where a tail is below 2e-9 (the same
-    threshold computed from log masses, exact where ``p`` rounds to 1).
-
-    *Why the EMA.*  Teacher and reference are frozen, but the contexts of a structural
-    position are generated by the student, so their distribution drifts during training;
-    the EMA tracks the current contexts, and ``n_eff`` says how much data that leaves.
+    *Pooled estimator* (:class:`cliff._sched_pooled.PooledEstimator`).  EMA weights
+    ``decay^(t-s)`` for a sample of step ``s``, with ``n_eff = W^2 / W2``; the mean and
+    ``M2`` of each class mass are merged by Chan's parallel formula in log space; each class
+    gets the interval ``log xbar +- z rse`` (delta method, so a tail of 1e-9 never gets a
+    negative bound); the bound is the smallest two-class lambda* over the box, evaluated at
+    both ends of ``I_b`` and 5 log-odds-spaced points of ``I_p``, and 1 where the box
+    reaches 0 or 1.  The EMA is kept in both modes: it feeds the ``p``, ``b`` diagnostics.
 
     Examples
     --------
@@ -243,63 +223,20 @@ class LambdaScheduler:
         self.n_positions: int | None = None
         self.steps = 0
         self.lambda_: Any = None
-        self._stats: dict[str, FloatArray] = {}
-        self._student: FloatArray | None = None
-        self._contexts: list[list[float]] = []  # per position, oldest first (lambda* - 1)
+        self._pooled = PooledEstimator(c=self.c, c_low=self.c_low, decay=self.decay,
+                                       confidence=self.confidence, min_samples=ms)
+        self._quantile = (QuantileEstimator(c=self.c, c_low=self.c_low, quantile=self.quantile,
+                                             window=self.window, confidence=self.confidence,
+                                             min_samples=ms)
+                          if estimator == "per_context" else None)
+        self._student: FloatArray | None = None  # (P, 2) log mean of the last batch
 
-    # --- config / serialisation ---------------------------------------------------------
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-able)."""
-        return {"target_lambda": self.target_lambda, "c": self.c, "c_low": self.c_low,
-                "margin": self.margin, "mode": self.mode, "estimator": self.estimator,
-                "quantile": self.quantile, "window": self.window, "decay": self.decay,
-                "confidence": self.confidence, "min_samples": self.min_samples}
+    @property
+    def _bounding(self) -> _Estimator:
+        """The estimator whose bound the rule uses."""
+        return self._pooled if self._quantile is None else self._quantile
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: config, EMA statistics and the context windows, as
-        plain JSON types.
-
-        ``-inf`` log masses do not occur (:func:`cliff.estimate` refuses empty classes), so
-        every float is finite and ``json.dumps`` round-trips it exactly; in ``contexts``
-        (``lambda* - 1`` per context, oldest first) ``None`` stands for ``inf``.
-        """
-        lam = self.lambda_
-        return {"config": self.config(), "n_positions": self.n_positions,
-                "steps": self.steps,
-                "lambda": lam.tolist() if isinstance(lam, np.ndarray) else lam,
-                "stats": {k: v.tolist() for k, v in self._stats.items()},
-                "contexts": [[v if math.isfinite(v) else None for v in row]
-                             for row in self._contexts]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output (config included), checking every key."""
-        missing = {"config", "n_positions", "steps", "lambda", "stats", "contexts"} - set(state)
-        if missing:
-            raise ValueError(f"state is missing keys {sorted(missing)}")
-        fresh = LambdaScheduler(**state["config"])
-        n = state["n_positions"]
-        stats = {k: np.asarray(v, dtype=np.float64) for k, v in state["stats"].items()}
-        if n is not None:
-            want = {"weight": (n,), "weight_sq": (n,), "log_mean_teacher": (n, 2),
-                    "rel_m2_teacher": (n, 2), "log_mean_reference": (n, 2),
-                    "rel_m2_reference": (n, 2)}
-            got = {k: v.shape for k, v in stats.items()}
-            if got != want:
-                raise ValueError(f"state['stats'] must hold {want} for {n} positions, got {got}")
-        elif stats:
-            raise ValueError("state['stats'] must be empty when n_positions is None")
-        contexts = [[math.inf if v is None else float(v) for v in row]
-                    for row in state["contexts"]]
-        if (contexts and len(contexts) != n) or any(len(r) > fresh.window for r in contexts):
-            raise ValueError(f"state['contexts'] must hold one list of at most "
-                             f"{fresh.window} values per position ({n or 0} positions)")
-        self.__dict__.update(fresh.__dict__)
-        self.n_positions, self.steps, self._stats = n, int(state["steps"]), stats
-        self._contexts = contexts
-        lam = state["lambda"]
-        self.lambda_ = np.asarray(lam, dtype=np.float64) if isinstance(lam, list) else lam
-
-    # --- the update -----------------------------------------------------------------------
+    # --- the rule -------------------------------------------------------------------------
     def update(self, teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
                student_logprobs: Any = None, reference_valid: Any = None,
                complete: bool = True, norm_tol: float = DEFAULT_NORM_TOL) -> Any:
@@ -326,161 +263,41 @@ class LambdaScheduler:
         -------
         float or ndarray of shape ``[P]``
             ``'global'`` mode: a float; ``'per_position'``: one lambda per position.
+
+        Raises
+        ------
+        ValueError
+            As :func:`cliff.estimate`; a number of positions other than the first
+            update's; ``reference_valid`` with ``'per_context'``.  Every check runs before
+            the state changes.
         """
-        if reference_valid is not None and self.estimator == "per_context":
+        if reference_valid is not None and self._quantile is not None:
             raise ValueError("reference_valid is only supported with estimator='pooled' (the "
                              "per-context classes are the valid tokens of one mask)")
-        measured = measure(teacher_logprobs, reference_logprobs, valid, reference_valid,
-                           complete, norm_tol)
-        est = measured[0]
-        shape = est.shape
-        if len(shape) < 1:
-            raise ValueError("teacher_logprobs must have shape [..., P, V] (positions on the "
-                             "second-to-last axis), got a single distribution of shape [V]")
-        n_pos = shape[-1]
-        if self.n_positions is None:
-            self.n_positions = n_pos
-        elif n_pos != self.n_positions:
+        batch = read_batch(teacher_logprobs, reference_logprobs, valid,
+                           reference_valid=reference_valid, student_logprobs=student_logprobs,
+                           complete=complete, norm_tol=norm_tol)
+        n_pos = batch.n_positions
+        if self.n_positions is not None and n_pos != self.n_positions:
             raise ValueError(f"teacher_logprobs has {n_pos} positions on axis -2, but this "
                              f"scheduler tracks {self.n_positions}")
-        headroom = (by_token(measured, self.c, self.c_low).reshape(-1, n_pos) - 1.0
-                    if self.estimator == "per_context" else None)  # may raise: before any fold
-        teacher = np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2)
-        reference = np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2)
-        self._fold(teacher, reference)
-        if headroom is not None:
-            self._push(headroom)
-        if student_logprobs is not None:
-            self._student = self._student_mass(teacher_logprobs, student_logprobs, valid,
-                                               complete, norm_tol)
+        if self._quantile is not None:  # solves the by-token thresholds: may raise, so first
+            self._quantile.update(batch)
+        self._pooled.update(batch)
+        if batch.student is not None:
+            self._student = moments(batch.student)[0]
+        self.n_positions = n_pos
         self.steps += 1
-        self.lambda_ = self._lambda()
+        lam = safe_lambda(self.target_lambda, *self._bounding.bound(), self.margin)
+        self.lambda_ = float(lam.min()) if self.mode == "global" else lam
         return self.lambda_
 
-    def _push(self, headroom: FloatArray) -> None:
-        """Append one batch's ``lambda* - 1`` ``(n, P)`` to the windows, dropping the oldest."""
-        if not self._contexts:
-            self._contexts = [[] for _ in range(headroom.shape[1])]
-        for row, new in zip(self._contexts, headroom.T, strict=True):
-            row.extend(new.tolist())
-            del row[: max(0, len(row) - self.window)]
-
-    def _fold(self, teacher: FloatArray, reference: FloatArray) -> None:
-        n, n_pos = teacher.shape[0], teacher.shape[1]
-        lm_t, r_t = _batch_moments(teacher)
-        lm_r, r_r = _batch_moments(reference)
-        if not self._stats or self.decay == 0.0:  # first batch, or keep only this batch
-            self._stats = {"weight": np.full(n_pos, float(n)),
-                           "weight_sq": np.full(n_pos, float(n)),
-                           "log_mean_teacher": lm_t, "rel_m2_teacher": r_t,
-                           "log_mean_reference": lm_r, "rel_m2_reference": r_r}
-            return
-        s = self._stats
-        w_a = s["weight"] * self.decay
-        for who, lm_b, r_b in (("teacher", lm_t, r_t), ("reference", lm_r, r_r)):
-            s[f"log_mean_{who}"], s[f"rel_m2_{who}"] = _combine(
-                w_a, s[f"log_mean_{who}"], s[f"rel_m2_{who}"] * self.decay, float(n),
-                lm_b, r_b)
-        s["weight"] = w_a + n
-        s["weight_sq"] = s["weight_sq"] * self.decay**2 + n
-
-    def _student_mass(self, teacher_logprobs: Any, student_logprobs: Any, valid: Any,
-                      complete: bool, norm_tol: float) -> FloatArray:
-        st = estimate(teacher_logprobs, student_logprobs, valid, complete=complete,
-                      norm_tol=norm_tol)
-        n_pos = st.shape[-1]
-        log_m = np.stack([st.log_b, st.log_b_rest], -1).reshape(-1, n_pos, 2)
-        return np.asarray(_batch_moments(log_m)[0])
-
-    # --- estimates and bounds ------------------------------------------------------------
+    # --- inspection -----------------------------------------------------------------------
     @property
     def n_eff(self) -> FloatArray | None:
-        """Effective sample size ``W^2 / W2`` per position (``None`` before any data)."""
-        if not self._stats:
-            return None
-        return np.asarray(self._stats["weight"] ** 2 / self._stats["weight_sq"])
-
-    def _interval(self, who: str) -> tuple[FloatArray, FloatArray]:
-        """Log-odds interval ``[lo, hi]`` of the valid-class mass, per position."""
-        s = self._stats
-        w, w2 = s["weight"], s["weight_sq"]
-        n_eff = w**2 / w2
-        z = float(ndtri(0.5 + self.confidence / 2.0))
-        # one effective sample has no variance estimate: an unbounded interval
-        ok = n_eff > 1.0
-        denom = np.where(ok, w * (1.0 - 1.0 / n_eff), 1.0)
-        var_rel = np.where(ok[:, None], s[f"rel_m2_{who}"] / denom[:, None], np.inf)
-        rse = np.sqrt(var_rel / n_eff[:, None])
-        lm = s[f"log_mean_{who}"]
-        lo_log, hi_log = lm - z * rse, np.minimum(lm + z * rse, 0.0)  # (P, 2) log bounds
-        # valid mass in [e^{lo_v}, e^{hi_v}] and in [1 - e^{hi_r}, 1 - e^{lo_r}]
-        logit_lo = np.maximum(lo_log[:, 0] - _log1mexp(lo_log[:, 0]),
-                              _log1mexp(hi_log[:, 1]) - hi_log[:, 1])
-        logit_hi = np.minimum(hi_log[:, 0] - _log1mexp(hi_log[:, 0]),
-                              _log1mexp(lo_log[:, 1]) - lo_log[:, 1])
-        return logit_lo, logit_hi
-
-    def _lambda_star_bound(self) -> FloatArray:
-        """Lower confidence bound of lambda* per position (1 where a box edge is 0 or 1)."""
-        p_lo, p_hi = self._interval("teacher")
-        b_lo, b_hi = self._interval("reference")
-        edge = ~(np.isfinite(p_lo) & np.isfinite(p_hi) & np.isfinite(b_lo) & np.isfinite(b_hi))
-        frac = np.linspace(0.0, 1.0, _GRID)
-        zp = np.where(edge, 0.0, p_lo)[:, None] + frac * np.where(edge, 0.0, p_hi - p_lo)[:, None]
-        zb = np.stack([np.where(edge, 0.0, b_lo), np.where(edge, 0.0, b_hi)], -1)
-        zp, zb = np.broadcast_arrays(zp[:, :, None], zb[:, None, :])  # (P, GRID, 2)
-        return np.where(edge, 1.0, self._lambda_star(zp, zb).min(axis=(1, 2)))
-
-    def _lambda_star(self, zp: FloatArray, zb: FloatArray) -> FloatArray:
-        """lambda* at log-odds ``zp``, ``zb``: :func:`cliff.solve` where both masses and
-        their complements are resolved in float64 (``|z| <= 20``, tails above 2e-9),
-        :func:`cliff.solve_kary_log` on the two classes elsewhere (exact tails)."""
-        out = np.empty(zp.shape)
-        fine = (np.abs(zp) <= _FINE_LOGIT) & (np.abs(zb) <= _FINE_LOGIT)
-        if fine.any():
-            out[fine] = solve(_expit(zp[fine]), _expit(zb[fine]), self.c,
-                              c_low=self.c_low).lambda_star
-        if not fine.all():
-            rest = ~fine
-            out[rest] = solve_kary_log(_two_class(zp[rest]), _two_class(zb[rest]), self.c,
-                                       c_low=self.c_low).lambda_star
-        return out
-
-    def _quantile_bound(self) -> tuple[FloatArray, FloatArray]:
-        """Per position: the lower confidence bound on the ``quantile`` of per-context
-        lambda* (an order statistic; ``nan`` while too few contexts), and the empirical
-        quantile itself."""
-        bound, point = np.full(len(self._contexts), np.nan), np.full(len(self._contexts), np.nan)
-        for j, row in enumerate(self._contexts):
-            n = len(row)
-            if n == 0:
-                continue
-            values = np.sort(np.asarray(row))
-            point[j] = 1.0 + np.quantile(values, self.quantile)
-            # r = min{k : P(Bin(n, q) <= k) >= 1 - confidence}: P(X_(r) <= xi_q) >= confidence
-            r = int(binom.ppf(1.0 - self.confidence, n, self.quantile))
-            if r >= 1:
-                bound[j] = 1.0 + values[r - 1]
-        return bound, point
-
-    def _bound(self) -> tuple[FloatArray, NDArray[np.bool_]]:
-        """Per position: the bound of the chosen estimator, and whether there is enough data
-        for it (``min_samples``, and for the quantile an order statistic that exists)."""
-        if self.estimator == "pooled":
-            n_eff = self.n_eff
-            assert n_eff is not None
-            return np.asarray(self._lambda_star_bound()), np.asarray(n_eff >= self.min_samples)
-        bound = self._quantile_bound()[0]
-        counts = np.array([len(row) for row in self._contexts], dtype=float)
-        return bound, np.asarray((counts >= self.min_samples) & ~np.isnan(bound))
-
-    def _lambda(self) -> Any:
-        bound, warm = self._bound()
-        safe = np.where(warm, np.maximum(1.0, 1.0 + (1.0 - self.margin) * (bound - 1.0)), 1.0)
-        lam = np.minimum(self.target_lambda, safe)
-        if self.mode == "global":
-            return float(lam.min())
-        return lam
+        """Effective sample size ``W^2 / W2`` of the EMA per position (``None`` before any
+        data)."""
+        return self._pooled.n_eff
 
     def state(self) -> dict[str, Any]:
         """Inspectable estimates per position (plain lists; ``None`` before any data).
@@ -497,29 +314,17 @@ class LambdaScheduler:
         out: dict[str, Any] = {"steps": self.steps, "mode": self.mode,
                                "estimator": self.estimator,
                                "target_lambda": self.target_lambda,
-                               "lambda": self.lambda_.tolist()
-                               if isinstance(self.lambda_, np.ndarray) else self.lambda_}
-        if not self._stats:
+                               "lambda": _plain(self.lambda_)}
+        if self.n_positions is None:
             return out
-        s, n_eff = self._stats, self.n_eff
-        assert n_eff is not None
-        lp, lb = s["log_mean_teacher"], s["log_mean_reference"]
-        point = solve_kary_log(lp, lb, self.c, c_low=self.c_low)
-        bound, warm = self._bound()
-        out.update({
-            "p": np.exp(lp[:, 0]).tolist(), "b": np.exp(lb[:, 0]).tolist(),
-            "p_interval": np.stack([_expit(v) for v in self._interval("teacher")], -1).tolist(),
-            "b_interval": np.stack([_expit(v) for v in self._interval("reference")],
-                                   -1).tolist(),
-            "lambda_star": np.atleast_1d(point.lambda_star).tolist(),
-            "n_eff": n_eff.tolist(), "lambda_star_bound": _nan_to_none(bound),
-            "warm": warm.tolist()})
-        if self.estimator == "per_context":
-            out["lambda_star_quantile"] = _nan_to_none(self._quantile_bound()[1])
-            out["contexts"] = [len(row) for row in self._contexts]
+        bound, warm = self._bounding.bound()
+        out.update(self._pooled.state())
+        out.update({"lambda_star_bound": _nan_to_none(bound), "warm": warm.tolist()})
+        if self._quantile is not None:
+            out.update(self._quantile.state())
         if self._student is not None:
             # R: both classes' teacher/student ratios within [c_low, c] (log space)
-            log_ratio = lp - self._student
+            log_ratio = self._pooled.log_mean_teacher - self._student
             with np.errstate(divide="ignore"):
                 inside = (log_ratio >= np.log(self.c_low)) & (log_ratio <= np.log(self.c))
             out["student_mass"] = np.exp(self._student[:, 0]).tolist()
@@ -530,19 +335,50 @@ class LambdaScheduler:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"LambdaScheduler({cfg}, steps={self.steps}, lambda_={self.lambda_!r})"
 
+    # --- config / serialisation -----------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able)."""
+        return {"target_lambda": self.target_lambda, "c": self.c, "c_low": self.c_low,
+                "margin": self.margin, "mode": self.mode, "estimator": self.estimator,
+                "quantile": self.quantile, "window": self.window, "decay": self.decay,
+                "confidence": self.confidence, "min_samples": self.min_samples}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume, as plain JSON types: ``config``, ``n_positions``,
+        ``steps``, ``lambda``, ``stats`` (the EMA,
+        :meth:`cliff._sched_pooled.PooledEstimator.state_dict`) and ``contexts`` (the
+        windows, :meth:`cliff._sched_quantile.QuantileEstimator.state_dict`; empty with
+        ``'pooled'``).  ``json.dumps`` round-trips every value exactly."""
+        return {"config": self.config(), "n_positions": self.n_positions,
+                "steps": self.steps, "lambda": _plain(self.lambda_),
+                "stats": self._pooled.state_dict(),
+                "contexts": [] if self._quantile is None else self._quantile.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (config included), checking every key."""
+        missing = {"config", "n_positions", "steps", "lambda", "stats", "contexts"} - set(state)
+        if missing:
+            raise ValueError(f"state is missing keys {sorted(missing)}")
+        fresh = LambdaScheduler(**state["config"])
+        n = state["n_positions"]
+        fresh._pooled.load_state_dict(state["stats"], n)
+        if fresh._quantile is not None:
+            fresh._quantile.load_state_dict(state["contexts"], n)
+        elif state["contexts"]:
+            raise ValueError("state['contexts'] must be empty for estimator='pooled', got "
+                             f"{len(state['contexts'])} windows")
+        fresh.n_positions, fresh.steps = n, int(state["steps"])
+        lam = state["lambda"]
+        fresh.lambda_ = np.asarray(lam, dtype=np.float64) if isinstance(lam, list) else lam
+        self.__dict__.update(fresh.__dict__)
+
+
+def _plain(lam: Any) -> Any:
+    return lam.tolist() if isinstance(lam, np.ndarray) else lam
+
 
 def _nan_to_none(values: FloatArray) -> list[float | None]:
     return [None if math.isnan(v) else float(v) for v in np.asarray(values, dtype=float)]
-
-
-def _expit(logit: FloatArray) -> FloatArray:
-    """``sigmoid`` of a log-odds array (``inf`` -> 1, ``-inf`` -> 0)."""
-    return np.exp(log_expit(logit))
-
-
-def _two_class(logit: FloatArray) -> FloatArray:
-    """``[..., 2]`` log masses ``(log sigmoid z, log sigmoid -z)``, normalised exactly."""
-    return np.stack([log_expit(logit), log_expit(-logit)], -1)
 
 
 def _unit_interval(name: str, value: float) -> float:

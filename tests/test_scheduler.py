@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import expit, log_expit
 from scipy.optimize import brentq
 
+from scipy.special import expit, log_expit
 import cliff
-from cliff._scheduler import LambdaScheduler
+from cliff._scheduler import LambdaScheduler, safe_lambda
 
 C = 5.0
 VALID = np.array([True, True, False, False])  # V = 4: two contract-valid tokens, two tail
@@ -170,7 +170,21 @@ def test_below_the_bound_the_target_is_returned_exactly(p: float, b: float, c: f
             assert lam == pytest.approx(safe, rel=1e-9)
 
 
-def test_tails_below_float_resolution_use_log_masses() -> None:
+@pytest.mark.parametrize(("target", "expected"), [
+    # bounds: 1.126, 1.03, 1 (no headroom), inf (no cliff), 2 (not ready yet)
+    (3.0, [1.1197, 1.0285, 1.0, 3.0, 1.0]),
+    (1.05, [1.05, 1.0285, 1.0, 1.05, 1.0]),
+    (0.7, [0.7, 0.7, 0.7, 0.7, 0.7]),
+])
+def test_rule_keeps_one_minus_margin_of_the_headroom(target: float,
+                                                      expected: list[float]) -> None:
+    """min(target, 1 + 0.95 (bound - 1)) where ready, min(target, 1) where not; the expected
+    values are that arithmetic by hand (1 + 0.95 * 0.126 = 1.1197, 1 + 0.95 * 0.03 = 1.0285)."""
+    bound = np.array([1.126, 1.03, 1.0, np.inf, 2.0])
+    ready = np.array([True, True, True, True, False])
+    assert safe_lambda(target, bound, ready, 0.05) == pytest.approx(expected, rel=1e-12)
+
+
 def b_with_threshold(p: float, lam_star: float, c: float = C) -> float:
     """The reference mass b < p at which ``cliff.solve(p, b, c)`` is ``lam_star`` (root in
     the log-odds of b; lambda* falls as b moves away from p)."""
@@ -197,6 +211,7 @@ def test_margin_is_a_share_of_the_headroom(estimator: str, p: float, lam_star: f
 
 
     """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
+def test_tails_below_float_resolution_use_log_masses() -> None:
     the Bernoulli threshold computed from the same log-probs' two-class masses."""
     p = 1 - 1e-12
     t, r = log_probs(np.full((64, 1), p)), log_probs(np.full((64, 1), 0.5))
