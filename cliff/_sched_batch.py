@@ -11,6 +11,12 @@ and the log masses of the two classes, contract-valid and rest, of every context
 
 for the teacher (``p``), the reference (``b``) and, when given, the student.
 :func:`moments` pools them over the samples of each position.
+
+*Absent positions.*  A context whose ``valid`` row is all False (no contract-valid column,
+or an empty list of ids) is absent: a position type that did not occur in that sample, or
+in the whole batch.  Its log-probs are not used (any finite padding will do; NaN is still
+refused, as everywhere); it is marked in :attr:`Batch.present`, and the estimators leave a
+position with no present context exactly as it was.
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
 
-from cliff._estimate import Measured, estimate, measure
+from cliff._estimate import Measured, _mask, _to_numpy, estimate, measure
 
-__all__ = ["Batch", "moments", "read_batch"]
+__all__ = ["NO_DATA_LOG_MASS", "Batch", "moments", "read_batch"]
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+NO_DATA_LOG_MASS = -math.log(2.0)
+"""Log mass of both classes at a position with no data: a finite placeholder (JSON-able),
+never read while the position's weight is 0."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,16 @@ class Batch:
         Log masses (valid, rest) of each context under the teacher and the reference.
     student : ndarray of shape ``(N, P, 2)`` or None
         The same under the current student, when given (diagnostics only).
+    present : bool ndarray of shape ``(N, P)``
+        Whether the context occurs (its ``valid`` row has a True); the other entries of
+        ``measured``, ``teacher``, ``reference`` and ``student`` are placeholders.
     """
 
     measured: Measured
     teacher: FloatArray
     reference: FloatArray
     student: FloatArray | None
+    present: BoolArray
 
     @property
     def n_positions(self) -> int:
@@ -62,33 +77,68 @@ def read_batch(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     """Check one update's log-probs (shape ``[..., P, V]``) and reduce them to a :class:`Batch`.
 
     Every check runs here, before any estimator changes its state: the errors are those of
-    :func:`cliff.estimate`, and a single distribution of shape ``[V]`` is refused.
+    :func:`cliff.estimate` (at the contexts that are present), and a single distribution of
+    shape ``[V]`` is refused.  Absent contexts (an all-False ``valid`` row) are replaced by a
+    placeholder, the uniform distribution with column 0 valid, so that every check and
+    error index refers to the caller's array.
     """
-    measured = measure(teacher_logprobs, reference_logprobs, valid, reference_valid,
-                       complete, norm_tol)
-    est = measured[0]
-    if len(est.shape) < 1:
+    lt = _to_numpy("teacher_logprobs", teacher_logprobs)
+    lr = _to_numpy("reference_logprobs", reference_logprobs)
+    if lt.ndim < 2:
         raise ValueError("teacher_logprobs must have shape [..., P, V] (positions on the "
                          "second-to-last axis), got a single distribution of shape [V]")
+    mask = _mask(valid, lt.shape)
+    present = np.asarray(mask.any(axis=-1))
+    if not present.all():
+        lt, lr, mask = _fill(lt, present), _fill(lr, present), _fill_mask(mask, present)
+        if reference_valid is not None:
+            reference_valid = _fill_mask(_mask(reference_valid, lr.shape), present)
+        if student_logprobs is not None:
+            student_logprobs = _fill(_to_numpy("student_logprobs", student_logprobs), present)
+    measured = measure(lt, lr, mask, reference_valid, complete, norm_tol)
+    est = measured[0]
     n_pos = est.shape[-1]
     student = None
     if student_logprobs is not None:
-        st = estimate(teacher_logprobs, student_logprobs, valid, complete=complete,
-                      norm_tol=norm_tol)
+        st = estimate(lt, student_logprobs, mask, complete=complete, norm_tol=norm_tol)
         student = np.stack([st.log_b, st.log_b_rest], -1).reshape(-1, n_pos, 2)
     return Batch(measured,
                  np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2),
                  np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2),
-                 student)
+                 student, present.reshape(-1, n_pos))
 
 
-def moments(log_x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Log of the mean and relative M2 ``sum_i (x_i / mean - 1)^2`` over axis 0.
+def _fill(logprobs: FloatArray, present: BoolArray) -> FloatArray:
+    """``logprobs`` with absent rows set to the uniform distribution over their columns
+    (unchanged if the batch shapes differ: :func:`cliff._estimate.measure` says so)."""
+    if logprobs.shape[:-1] != present.shape:
+        return logprobs
+    return np.where(present[..., None], logprobs, -math.log(logprobs.shape[-1]))
 
-    ``log_x`` has shape ``(N, P, 2)``: per sample, position and class (valid, rest); both
-    results have shape ``(P, 2)``.
+
+def _fill_mask(mask: BoolArray, present: BoolArray) -> BoolArray:
+    """``mask`` with column 0 alone valid in absent rows."""
+    if mask.shape[:-1] != present.shape:
+        return mask
+    placeholder = np.arange(mask.shape[-1]) == 0
+    return np.asarray(np.where(present[..., None], mask, placeholder))
+
+
+def moments(log_x: FloatArray, present: BoolArray
+            ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Count, log of the mean and relative M2 ``sum_i (x_i / mean - 1)^2`` over the present
+    samples (axis 0) of each position.
+
+    ``log_x`` has shape ``(N, P, 2)``: per sample, position and class (valid, rest);
+    ``present`` is ``(N, P)``.  The count has shape ``(P,)``, the others ``(P, 2)``; a
+    position with no present sample gets count 0, log mean ``log(1/2)`` and M2 0.
     """
-    n = log_x.shape[0]
-    log_mean = logsumexp(log_x, axis=0) - math.log(n)
-    rel_m2 = np.sum(np.expm1(log_x - log_mean) ** 2, axis=0)
-    return log_mean, rel_m2
+    count = present.sum(axis=0).astype(np.float64)
+    seen = count > 0
+    log_mean = np.full(log_x.shape[1:], NO_DATA_LOG_MASS)
+    rel_m2 = np.zeros(log_x.shape[1:])
+    keep = present[:, seen, None]
+    x = np.where(keep, log_x[:, seen], -np.inf)
+    log_mean[seen] = logsumexp(x, axis=0) - np.log(count[seen])[:, None]
+    rel_m2[seen] = np.sum(np.where(keep, np.expm1(x - log_mean[seen]) ** 2, 0.0), axis=0)
+    return count, log_mean, rel_m2

@@ -27,7 +27,7 @@ from scipy.special import log_expit, ndtri
 
 from cliff._bernoulli import solve
 from cliff._kary import solve_kary_log
-from cliff._sched_batch import Batch, moments
+from cliff._sched_batch import NO_DATA_LOG_MASS, Batch, moments
 
 __all__ = ["PooledEstimator"]
 
@@ -100,30 +100,45 @@ class PooledEstimator:
 
     # --- the EMA --------------------------------------------------------------------------
     def update(self, batch: Batch) -> None:
-        """Fold the batch's class masses into the EMA (Chan's parallel update)."""
-        n, n_pos = batch.teacher.shape[0], batch.n_positions
-        new = {"teacher": moments(batch.teacher), "reference": moments(batch.reference)}
-        if not self.stats or self.decay == 0.0:  # first batch, or keep only this batch
-            self.stats = {"weight": np.full(n_pos, float(n)),
-                          "weight_sq": np.full(n_pos, float(n))}
+        """Fold the batch's class masses into the EMA (Chan's parallel update).
+
+        Only positions with a present context move: a position absent from the batch keeps
+        its statistics, weights included (its EMA decays per update in which it occurs).
+        """
+        n_pos = batch.n_positions
+        count, *teacher = moments(batch.teacher, batch.present)
+        _, *reference = moments(batch.reference, batch.present)
+        new = {"teacher": teacher, "reference": reference}
+        if not self.stats:
+            self.stats = {"weight": np.zeros(n_pos), "weight_sq": np.zeros(n_pos)}
             for who in _WHO:
-                self.stats[f"log_mean_{who}"], self.stats[f"rel_m2_{who}"] = new[who]
-            return
-        s = self.stats
-        w_a = s["weight"] * self.decay
+                self.stats[f"log_mean_{who}"] = np.full((n_pos, 2), NO_DATA_LOG_MASS)
+                self.stats[f"rel_m2_{who}"] = np.zeros((n_pos, 2))
+        s, d = self.stats, self.decay
+        seen = count > 0
+        grow = seen & (s["weight"] > 0.0) & (d > 0.0)  # merge with the decayed history
+        fresh = seen & ~grow  # first data, or decay 0: this batch only
+        out = {k: v.copy() for k, v in s.items()}
         for who in _WHO:
-            s[f"log_mean_{who}"], s[f"rel_m2_{who}"] = _combine(
-                w_a, s[f"log_mean_{who}"], s[f"rel_m2_{who}"] * self.decay, float(n),
-                *new[who])
-        s["weight"] = w_a + n
-        s["weight_sq"] = s["weight_sq"] * self.decay**2 + n
+            lm, r = f"log_mean_{who}", f"rel_m2_{who}"
+            out[lm][fresh], out[r][fresh] = new[who][0][fresh], new[who][1][fresh]
+            if grow.any():
+                out[lm][grow], out[r][grow] = _combine(
+                    s["weight"][grow] * d, s[lm][grow], s[r][grow] * d, count[grow],
+                    new[who][0][grow], new[who][1][grow])
+        out["weight"][fresh] = out["weight_sq"][fresh] = count[fresh]
+        out["weight"][grow] = s["weight"][grow] * d + count[grow]
+        out["weight_sq"][grow] = s["weight_sq"][grow] * d**2 + count[grow]
+        self.stats = out
 
     @property
     def n_eff(self) -> FloatArray | None:
-        """Effective sample size ``W^2 / W2`` per position (``None`` before any data)."""
+        """Effective sample size ``W^2 / W2`` per position (0 where no context has occurred;
+        ``None`` before any update)."""
         if not self.stats:
             return None
-        return np.asarray(self.stats["weight"] ** 2 / self.stats["weight_sq"])
+        w, w2 = self.stats["weight"], self.stats["weight_sq"]
+        return np.asarray(np.divide(w**2, w2, out=np.zeros_like(w), where=w2 > 0.0))
 
     # --- the bound ------------------------------------------------------------------------
     def bound(self) -> tuple[FloatArray, BoolArray]:
@@ -145,14 +160,15 @@ class PooledEstimator:
         """Log-odds interval ``[lo, hi]`` of the valid-class mass of ``who`` ('teacher' or
         'reference'), per position."""
         s = self.stats
-        w, w2 = s["weight"], s["weight_sq"]
-        n_eff = w**2 / w2
+        n_eff = self.n_eff
+        assert n_eff is not None
         z = float(ndtri(0.5 + self.confidence / 2.0))
-        # one effective sample has no variance estimate: an unbounded interval
+        # one effective sample (or none) has no variance estimate: an unbounded interval
         ok = n_eff > 1.0
-        denom = np.where(ok, w * (1.0 - 1.0 / n_eff), 1.0)
+        n_ok = np.where(ok, n_eff, 2.0)
+        denom = np.where(ok, s["weight"] * (1.0 - 1.0 / n_ok), 1.0)
         var_rel = np.where(ok[:, None], s[f"rel_m2_{who}"] / denom[:, None], np.inf)
-        rse = np.sqrt(var_rel / n_eff[:, None])
+        rse = np.sqrt(var_rel / n_ok[:, None])
         lm = s[f"log_mean_{who}"]
         lo_log, hi_log = lm - z * rse, np.minimum(lm + z * rse, 0.0)  # (P, 2) log bounds
         # valid mass in [e^{lo_v}, e^{hi_v}] and in [1 - e^{hi_r}, 1 - e^{lo_r}]
@@ -181,17 +197,20 @@ class PooledEstimator:
     def state(self) -> dict[str, Any]:
         """``p``, ``b`` (EMA point estimates), ``p_interval``, ``b_interval``
         (``[[lo, hi], ...]``), ``lambda_star`` (two-class, at the point estimates) and
-        ``n_eff``, per position."""
+        ``n_eff``, per position; ``p``, ``b`` and ``lambda_star`` are ``None`` at a position
+        where no context has occurred (its interval is ``[0, 1]``)."""
         lp, lb = self.stats["log_mean_teacher"], self.stats["log_mean_reference"]
         n_eff = self.n_eff
         assert n_eff is not None
-        point = solve_kary_log(lp, lb, self.c, c_low=self.c_low)
-        return {"p": np.exp(lp[:, 0]).tolist(), "b": np.exp(lb[:, 0]).tolist(),
+        seen = self.stats["weight"] > 0.0
+        point = np.atleast_1d(solve_kary_log(lp, lb, self.c, c_low=self.c_low).lambda_star)
+        return {"p": _where_seen(np.exp(lp[:, 0]), seen),
+                "b": _where_seen(np.exp(lb[:, 0]), seen),
                 "p_interval": np.stack([_expit(v) for v in self.interval("teacher")],
                                        -1).tolist(),
                 "b_interval": np.stack([_expit(v) for v in self.interval("reference")],
                                        -1).tolist(),
-                "lambda_star": np.atleast_1d(point.lambda_star).tolist(),
+                "lambda_star": _where_seen(point, seen),
                 "n_eff": n_eff.tolist()}
 
     def state_dict(self) -> dict[str, list[Any]]:
@@ -222,6 +241,10 @@ class PooledEstimator:
         return self.stats["log_mean_teacher"]
 
 
+def _where_seen(values: FloatArray, seen: BoolArray) -> list[float | None]:
+    return [float(v) if ok else None for v, ok in zip(values, seen, strict=True)]
+
+
 def _log1mexp(x: FloatArray) -> FloatArray:
     """``log(1 - e^x)`` for ``x <= 0`` without cancellation (``-inf`` at ``x = 0``)."""
     x = np.asarray(x, dtype=np.float64)
@@ -229,7 +252,7 @@ def _log1mexp(x: FloatArray) -> FloatArray:
         return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
-def _combine(w_a: FloatArray, lm_a: FloatArray, r_a: FloatArray, w_b: float,
+def _combine(w_a: FloatArray, lm_a: FloatArray, r_a: FloatArray, w_b: FloatArray,
              lm_b: FloatArray, r_b: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Chan's parallel update of (weight, mean, M2), in relative units ``M2 / mean^2``.
 
@@ -239,7 +262,7 @@ def _combine(w_a: FloatArray, lm_a: FloatArray, r_a: FloatArray, w_b: float,
     """
     w = w_a + w_b
     lw_a = np.log(w_a)[..., None]
-    lm = np.logaddexp(lw_a + lm_a, math.log(w_b) + lm_b) - np.log(w)[..., None]
+    lm = np.logaddexp(lw_a + lm_a, np.log(w_b)[..., None] + lm_b) - np.log(w)[..., None]
     s_a, s_b = np.exp(lm_a - lm), np.exp(lm_b - lm)  # mean_a / mean, mean_b / mean
     cross = ((s_b - s_a) ** 2) * (w_a * w_b / w)[..., None]
     return lm, r_a * s_a**2 + r_b * s_b**2 + cross

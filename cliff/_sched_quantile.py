@@ -76,14 +76,16 @@ class QuantileEstimator:
     def update(self, batch: Batch) -> None:
         """Append the batch's per-context ``lambda* - 1``, dropping the oldest past ``window``.
 
-        The thresholds are solved before any window changes, so an error leaves it as it was.
+        Only present contexts are appended, in batch order; a position absent from the batch
+        keeps its window.  The thresholds are solved before any window changes, so an error
+        leaves them as they were.
         """
         n_pos = batch.n_positions
         headroom = by_token(batch.measured, self.c, self.c_low).reshape(-1, n_pos) - 1.0
         if not self.contexts:
             self.contexts = [[] for _ in range(n_pos)]
-        for row, new in zip(self.contexts, headroom.T, strict=True):
-            row.extend(new.tolist())
+        for row, new, present in zip(self.contexts, headroom.T, batch.present.T, strict=True):
+            row.extend(new[present].tolist())
             del row[: max(0, len(row) - self.window)]
 
     def bound(self) -> tuple[FloatArray, BoolArray]:

@@ -168,6 +168,14 @@ class LambdaScheduler:
     the teacher and the warm start split the valid mass differently, which the two-class
     reduction cannot see (it overestimates lambda*; ``derivations/notes/kary.md``).
 
+    *Positions that do not occur.*  Batches need not hold every position type: a context
+    whose ``valid`` row is all False is absent and contributes nothing, and a position with
+    no present context in a batch is left exactly as it was (its window, its EMA statistics
+    and weights; its EMA decays only in updates where it occurs).  It keeps its last bound
+    and readiness, and until it first occurs it is not warm (``min(target, 1)`` there, and
+    so in ``'global'`` mode).  Pad a batch to the largest count of any type rather than
+    truncating it to the smallest.
+
     *Pooled estimator* (:class:`cliff._sched_pooled.PooledEstimator`).  EMA weights
     ``decay^(t-s)`` for a sample of step ``s``, with ``n_eff = W^2 / W2``; the mean and
     ``M2`` of each class mass are merged by Chan's parallel formula in log space; each class
@@ -229,7 +237,7 @@ class LambdaScheduler:
                                              window=self.window, confidence=self.confidence,
                                              min_samples=ms)
                           if estimator == "per_context" else None)
-        self._student: FloatArray | None = None  # (P, 2) log mean of the last batch
+        self._student: FloatArray | None = None  # (P, 2) log mean of the last batch present
 
     @property
     def _bounding(self) -> _Estimator:
@@ -251,7 +259,10 @@ class LambdaScheduler:
             Log-probs of the G-OPD reference ``pi0`` (the frozen warm start) at the same
             positions: *not* the current student.
         valid : bool mask broadcastable to ``[..., P, V]``, or int ids per row
-            Contract-valid columns, as in :func:`cliff.estimate`.
+            Contract-valid columns, as in :func:`cliff.estimate`.  A row with no valid
+            column (all False, or an empty list of ids) marks that context absent: a
+            position type that did not occur in that sample, or in the whole batch.  Its
+            log-probs are not used (pad with zeros, say) and it contributes nothing.
         student_logprobs : optional, shape ``[..., P, V]``
             The current student's log-probs, for diagnostics only (:meth:`state`); they do
             not change the returned lambda.
@@ -285,7 +296,10 @@ class LambdaScheduler:
             self._quantile.update(batch)
         self._pooled.update(batch)
         if batch.student is not None:
-            self._student = moments(batch.student)[0]
+            count, log_mean, _ = moments(batch.student, batch.present)
+            if self._student is None:
+                self._student = np.full((n_pos, 2), np.nan)
+            self._student[count > 0] = log_mean[count > 0]
         self.n_positions = n_pos
         self.steps += 1
         lam = safe_lambda(self.target_lambda, *self._bounding.bound(), self.margin)
@@ -327,8 +341,10 @@ class LambdaScheduler:
             log_ratio = self._pooled.log_mean_teacher - self._student
             with np.errstate(divide="ignore"):
                 inside = (log_ratio >= np.log(self.c_low)) & (log_ratio <= np.log(self.c))
-            out["student_mass"] = np.exp(self._student[:, 0]).tolist()
-            out["student_in_region"] = inside.all(axis=-1).tolist()
+            seen = ~np.isnan(self._student[:, 0])
+            out["student_mass"] = _nan_to_none(np.exp(self._student[:, 0]))
+            out["student_in_region"] = [bool(v) if ok else None
+                                        for v, ok in zip(inside.all(axis=-1), seen, strict=True)]
         return out
 
     def __repr__(self) -> str:

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
-
 from scipy.special import expit, log_expit
 import cliff
+
 from cliff._scheduler import LambdaScheduler, safe_lambda
 
 C = 5.0
@@ -210,9 +210,9 @@ def test_margin_is_a_share_of_the_headroom(estimator: str, p: float, lam_star: f
     assert s.state()["lambda_star_bound"] == [pytest.approx(lam_star, rel=1e-9)]
 
 
-    """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
 def test_tails_below_float_resolution_use_log_masses() -> None:
     the Bernoulli threshold computed from the same log-probs' two-class masses."""
+    """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
     p = 1 - 1e-12
     t, r = log_probs(np.full((64, 1), p)), log_probs(np.full((64, 1), 0.5))
     lam = LambdaScheduler(TARGET, c=C, margin=0.0).update(t, r, VALID)
@@ -352,3 +352,110 @@ def test_update_errors() -> None:
     bad["stats"]["weight"] = [1.0]
     with pytest.raises(ValueError, match="stats"):
         s.load_state_dict(bad)
+
+
+# --- positions that do not occur in a batch --------------------------------------------
+def batch_with_absent(rng: np.random.Generator, n: int, present: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` contexts at the two positions (P, B); where ``present[i, j]`` is False the
+    valid row is all False and the log-probs are zeros (not a distribution: reading them
+    would fail the normalisation check).  Returns teacher, reference, student, valid."""
+    t = log_probs(np.stack([context_pool(v, rng, n) for v in P], -1))  # (n, 2, 4)
+    r = log_probs(np.stack([context_pool(v, rng, n) for v in B], -1))
+    s = log_probs(np.stack([context_pool(v, rng, n) for v in B], -1))
+    valid = np.broadcast_to(VALID, t.shape).copy()
+    for x in (t, r, s, valid):
+        x[~present] = 0
+    return t, r, s, valid
+
+
+def approx_list(values: list[float | bool | None]) -> list[object]:
+    return [v if v is None or isinstance(v, bool) else pytest.approx(v, rel=1e-12)
+            for v in values]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_absent_positions_contribute_nothing(estimator: str) -> None:
+    """Two positions; position 1 is missing from the first batch and from some rows of the
+    third, position 0 from some rows of the third, both from the fourth.  Each position must
+    end as a one-position scheduler fed only its own present contexts, and the EMA weights
+    follow w = decay^(updates since), counted over the updates in which it occurs."""
+    rng = np.random.default_rng(4)
+    n, decay = 40, 0.9
+    mixed = np.ones((n, 2), dtype=bool)
+    mixed[:10, 0] = False
+    mixed[::3, 1] = False  # 14 of 40 rows absent at position 1
+    masks = [np.tile([True, False], (n, 1)), np.ones((n, 2), dtype=bool), mixed,
+             np.zeros((n, 2), dtype=bool)]
+    batches = [batch_with_absent(rng, n, m) for m in masks]
+    kw = {"c": C, "mode": "per_position", "estimator": estimator, "decay": decay,
+          "window": 100}
+    sched = LambdaScheduler(TARGET, **kw)  # type: ignore[arg-type]
+    alone = [LambdaScheduler(TARGET, **kw) for _ in range(2)]  # type: ignore[arg-type]
+    for k, ((t, r, s, valid), m) in enumerate(zip(batches, masks, strict=True)):
+        lam = np.asarray(sched.update(t, r, valid, student_logprobs=s))
+        for j, one in enumerate(alone):
+            rows = m[:, j]
+            if rows.any():
+                one.update(t[rows, j : j + 1], r[rows, j : j + 1], VALID,
+                           student_logprobs=s[rows, j : j + 1])
+            ref = 1.0 if one.lambda_ is None else float(one.lambda_[0])
+            assert lam[j] == pytest.approx(ref, rel=1e-12)
+        if k == 0:  # position 1 has not occurred yet: plain OPD there, nothing estimated
+            state = sched.state()
+            assert lam[1] == 1.0 and state["p"][1] is None and state["n_eff"][1] == 0.0
+            assert state["warm"][1] is False and state["student_mass"][1] is None
+    state = sched.state()
+    assert state["steps"] == 4
+    for j, one in enumerate(alone):
+        ref = one.state()
+        for key in ("p", "b", "lambda_star", "n_eff", "lambda_star_bound", "warm",
+                    "student_mass", "student_in_region"):
+            assert state[key][j] == approx_list(ref[key])[0], key
+    # by hand: position 0 occurs in updates 1, 2, 3 (40, 40 and 30 contexts), position 1 in
+    # updates 2, 3 (40 and 26); each occurrence decays the older weights once
+    w0, w1 = (40 * decay + 40) * decay + 30, 40 * decay + 26
+    w0_sq, w1_sq = (40 * decay**2 + 40) * decay**2 + 30, 40 * decay**2 + 26
+    assert state["n_eff"] == pytest.approx([w0**2 / w0_sq, w1**2 / w1_sq], rel=1e-12)
+    if estimator == "per_context":
+        assert state["contexts"] == [100, 66]  # 110 kept to the window of 100; 40 + 26
+        assert all(state["warm"])  # 66 >= 59 contexts: both bounds exist
+
+
+def test_absent_contexts_as_empty_id_lists() -> None:
+    """``valid`` as valid column ids per row: an empty list marks the context absent, the
+    same as an all-False mask row."""
+    rng = np.random.default_rng(5)
+    present = np.ones((30, 2), dtype=bool)
+    present[::2, 1] = False
+    t, r, _, valid = batch_with_absent(rng, 30, present)
+    ids = [np.flatnonzero(row) for row in valid.reshape(-1, 4)]  # C order over (30, 2)
+    by_mask = LambdaScheduler(TARGET, c=C, mode="per_position")
+    by_ids = LambdaScheduler(TARGET, c=C, mode="per_position")
+    by_mask.update(t, r, valid)
+    by_ids.update(t, r, ids)
+    assert by_ids.state_dict() == by_mask.state_dict()
+    assert by_ids.state()["contexts"] == [30, 15]
+
+
+def test_absent_positions_round_trip_and_still_check_the_present() -> None:
+    """A state with a position that never occurred round-trips through JSON; a present
+    context is checked as before (NaN anywhere is refused, index as passed)."""
+    rng = np.random.default_rng(6)
+    present = np.tile([True, False], (20, 1))
+    t, r, s, valid = batch_with_absent(rng, 20, present)
+    for estimator in ESTIMATORS:
+        sched = LambdaScheduler(TARGET, c=C, estimator=estimator)  # type: ignore[arg-type]
+        sched.update(t, r, valid)
+        again = LambdaScheduler(1.0, c=2.0)
+        again.load_state_dict(json.loads(json.dumps(sched.state_dict())))
+        assert again.state() == sched.state()
+        assert again.update(t, r, valid) == sched.update(t, r, valid)
+    bad = r.copy()
+    bad[3, 0, 1] = -50.0  # a present context whose reference log-probs do not sum to 1
+    with pytest.raises(ValueError, match=r"reference_logprobs.*\(3, 0\)"):
+        LambdaScheduler(TARGET, c=C).update(t, bad, valid)
+    bad = t.copy()
+    bad[3, 1, 1] = np.nan  # absent, but NaN is refused everywhere
+    with pytest.raises(ValueError, match="teacher_logprobs"):
+        LambdaScheduler(TARGET, c=C).update(bad, r, valid)
