@@ -3,7 +3,9 @@
 ``cliff.solve(p, b, c)`` returns the clip-safety threshold lambda* past which the
 extrapolated G-OPD fixed point leaves the IS-clip-safe region, and lambda_collapse past
 which the clipped dynamics have no fixed point at all.  Every formula is a SymPy expression
-(:mod:`cliff.symbolic`) lambdified into numpy.
+(:mod:`cliff.symbolic`) lambdified into numpy.  ``cliff.calibrate`` measures lambda* of a
+teacher and a warm start on an output contract (needs the ``llm`` extra: torch,
+transformers, llguidance; imported only when it runs).
 """
 
 from cliff._bernoulli import (
@@ -22,6 +24,9 @@ from cliff._budget import (
     finite_budget_onset,
     max_monotone_lr,
 )
+from cliff._calibrate import calibrate
+from cliff._calibration import Calibration, LabelStats, Measurements
+from cliff._contract import Contract
 from cliff._estimate import Estimate, estimate, lambda_star_by_token
 from cliff._kary import (
     KaryResult,
@@ -39,16 +44,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetExtension",
+    "Calibration",
     "ClipCross",
+    "Contract",
     "Estimate",
     "KaryResult",
+    "LabelStats",
     "LambdaScheduler",
+    "Measurements",
     "Reduction",
     "SolveResult",
     "__version__",
     "aggregate",
     "asymptotic_onset",
     "budget_extension",
+    "calibrate",
     "clip_cross_prediction",
     "clip_safe_region",
     "clipped_fixed_point",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cliff {solve,figures} ...`` (see ``--help``)."""
+"""Command line: ``python -m cliff {solve,figures,calibrate} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cliff import __version__
 from cliff._bernoulli import solve
@@ -47,7 +48,71 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figures", help="regenerate figures/ (PNG and PDF)",
                        description="Regenerate every figure in figures/ from the closed forms.")
     f.add_argument("--out", default="figures", help="output folder (default: figures)")
+    _calibrate_parser(sub)
     return parser
+
+
+def _calibrate_parser(sub: Any) -> None:
+    k = sub.add_parser(
+        "calibrate", help="lambda* of your own teacher and warm start, from the output contract",
+        description="Sample rollouts from the warm start (--reference), walk them through the "
+                    "output contract, and measure lambda* at every position of the format. "
+                    "Writes calibration.json, calibration.md and calibration.png into --out.")
+    k.add_argument("--teacher", required=True, help="local checkpoint folder of the teacher")
+    k.add_argument("--reference", required=True,
+                   help="local checkpoint folder of the warm start (the G-OPD reference pi0)")
+    k.add_argument("--prompts", required=True,
+                   help='JSONL file, one {"prompt": str} object per line')
+    group = k.add_mutually_exclusive_group(required=True)
+    group.add_argument("--schema", help="JSON schema file of the answer")
+    group.add_argument("--grammar", help="Lark grammar file of the answer (llguidance dialect)")
+    group.add_argument("--regex", help="regular expression the whole answer matches")
+    k.add_argument("--c", type=float, required=True,
+                   help="IS clip strength: cap on the teacher/student ratio, > 1 (paper: 5)")
+    k.add_argument("--c-low", type=float, default=None,
+                   help="lower ratio clip in [0, 1); default 1/c; 0 = no lower clip")
+    k.add_argument("--rollouts", type=int, default=256,
+                   help="answers sampled from the reference (default 256; prompts cycled)")
+    k.add_argument("--max-new-tokens", type=int, default=64,
+                   help="most tokens per answer (default 64)")
+    k.add_argument("--batch-size", type=int, default=16, help="rollouts per forward (default 16)")
+    k.add_argument("--chat-template", action="store_true",
+                   help="wrap each prompt in the tokenizer's chat template (generation prompt "
+                        "added); default: tokenise the prompt as it is")
+    k.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    k.add_argument("--device-map", default=None,
+                   help="'auto': shard each model over every GPU (accelerate); overrides "
+                        "--device")
+    k.add_argument("--margin", type=float, default=0.05,
+                   help="recommended lambda = 1 + (1 - margin)(binding threshold - 1) "
+                        "(default 0.05)")
+    k.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    k.add_argument("--out", required=True, help="output folder")
+
+
+def _calibrate(args: argparse.Namespace) -> str:
+    from cliff._calibrate import calibrate
+    from cliff._loading import (
+        load_model,
+        load_tokenizer,
+        read_contract,
+        read_prompts,
+        same_tokenizer,
+    )
+
+    contract = read_contract(schema=args.schema, grammar=args.grammar, regex=args.regex)
+    prompts = read_prompts(args.prompts)
+    tokenizer = load_tokenizer(args.reference, "--reference")
+    same_tokenizer(load_tokenizer(args.teacher, "--teacher"), tokenizer)
+    place = {"device": args.device, "device_map": args.device_map}
+    teacher = load_model(args.teacher, "--teacher", **place)
+    reference = load_model(args.reference, "--reference", **place)
+    result = calibrate(teacher, reference, tokenizer, prompts, contract, c=args.c,
+                       c_low=args.c_low, rollouts=args.rollouts,
+                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                       chat_template=args.chat_template, margin=args.margin, seed=args.seed)
+    paths = result.save(args.out)
+    return result.markdown() + "\n" + "\n".join(str(p) for p in paths)
 
 
 def _solve(args: argparse.Namespace) -> str:
@@ -76,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for path in make_all(args.out):
                 print(path)
-    except ValueError as err:
+        elif args.command == "calibrate":
+            print(_calibrate(args))
+    except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
