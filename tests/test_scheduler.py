@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit
-import cliff
 
+import cliff
 from cliff._scheduler import LambdaScheduler, safe_lambda
 
 C = 5.0
@@ -211,8 +211,8 @@ def test_margin_is_a_share_of_the_headroom(estimator: str, p: float, lam_star: f
 
 
 def test_tails_below_float_resolution_use_log_masses() -> None:
-    the Bernoulli threshold computed from the same log-probs' two-class masses."""
     """p = 1 - 1e-12 (a tail below the 2e-9 switch): the log-space path agrees with
+    the Bernoulli threshold computed from the same log-probs' two-class masses."""
     p = 1 - 1e-12
     t, r = log_probs(np.full((64, 1), p)), log_probs(np.full((64, 1), 0.5))
     lam = LambdaScheduler(TARGET, c=C, margin=0.0).update(t, r, VALID)
