@@ -211,7 +211,7 @@ class Walk:
     Attributes
     ----------
     rows, steps : ndarray of int64, shape ``(N,)``
-        Rollout and answer index of each viable position, in rollout order.
+        Rollout and answer index of each viable position, rollout by rollout.
     masks : ndarray of int32, shape ``(N, W)``
         Packed contract-valid masks, ``W = ceil(V / 32)``; bit ``t % 32`` of word
         ``t // 32`` is token ``t`` (:meth:`unpack`).
@@ -323,9 +323,10 @@ class Walker:
                 cursors[i].feed(self.texts[int(rollouts[i][step])])
             step += 1
             alive = [i for i in go if step < len(rollouts[i])]
-        return Walk(np.array(rows, dtype=np.int64), np.array(steps, dtype=np.int64),
-                    np.array(masks, dtype=np.int32).reshape(-1, self.words), labels, status,
-                    entered)
+        order = np.lexsort((np.array(steps), np.array(rows)))  # rollout by rollout
+        return Walk(np.array(rows, dtype=np.int64)[order], np.array(steps, dtype=np.int64)[order],
+                    np.array(masks, dtype=np.int32).reshape(-1, self.words)[order],
+                    [labels[i] for i in order], status, entered)
 
 
 class _Tokens:

@@ -4,10 +4,11 @@ Order of work, enforced by the code and recorded in the report:
 
 1. set up each configuration (train teacher and SFT warm-start student, or load checkpoints);
 2. measure p (teacher valid mass) and b (warm-start valid mass) at every viable structural
-   position of warm-start rollouts, solve each position type with ``cliff.solve``, pick the
-   binding type (smallest lambda*), and write ``prediction.json`` (timestamp + sha256 of the
-   canonical JSON) atomically - the predicted window is ``[lambda*, lambda_collapse]`` of the
-   binding type, and the lambda grid is fixed here too;
+   position of warm-start rollouts with ``cliff.calibrate`` on the task's contract grammar
+   (``task.contract``), solve each position type, pick the binding type (smallest lambda*),
+   and write ``prediction.json`` (timestamp + sha256 of the canonical JSON) atomically - the
+   predicted window is ``[lambda*, lambda_collapse]`` of the binding type, and the lambda
+   grid is fixed here too;
 3. only then sweep lambda x seeds with clipped G-OPD, each run from a fresh copy of the warm
    start;
 4. report the observed onset against the locked window (``report.json``, ``cliff_llm.png``).
@@ -36,10 +37,10 @@ from validate.llm_check.opd import (
     Config,
     Models,
     evaluate,
+    measure_positions,
     position_table,
     run_opd,
     scheduler_lambda_fn,
-    structural_positions,
     token_table,
 )
 from validate.llm_check.report import compare, figure, onset
@@ -150,15 +151,15 @@ def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k
     """Measure the warm start and teacher; lock the window and the lambda grid."""
     import cliff
 
-    pos = structural_positions(models, est_prompts, tokenizer, info, cfg, k, cfg.seed + 7)
-    table = position_table(pos, cfg.c, cfg.c_low_value)
+    cal = measure_positions(models, est_prompts, tokenizer, info, cfg, k, cfg.seed + 7)
+    table = position_table(cal)
     solved = [r for r in table if math.isfinite(r["lambda_star"])]
     if solved:
         bind = min(solved, key=lambda r: r["lambda_star"])
         window = (bind["lambda_star"], bind["lambda_collapse"])
     else:
         bind, window = None, (math.inf, math.inf)
-    tokens = token_table(pos, cfg.c, cfg.c_low_value)
+    tokens = token_table(cal)
     tok_bind = min(tokens, key=lambda r: r["median"])
     lc = window[1] if math.isfinite(window[1]) else (window[0] if math.isfinite(window[0]) else 2.0)
     lam_max = float(np.clip(1.0 + cfg.grid_span * (lc - 1.0), 1.5, 6.0))
@@ -325,7 +326,9 @@ def schedule_run(cfg: Config, models: Models, train: list[Prompt], ev: list[Prom
         for p in run_models.student.parameters():
             p.requires_grad_(True)
         r = run_opd(run_models, train, ev, tokenizer, info, cfg, k, target, seed,
-                    lam_fn=scheduler_lambda_fn(cfg, info, k, target),
+                    lam_fn=scheduler_lambda_fn(
+                        cfg, info, k, target, tokenizer,
+                        int(models.teacher.get_output_embeddings().weight.shape[0])),
                     desc=f"scheduled target={target:.3f} seed={seed}")
         runs.append({"target_lambda": target, "seed": seed, **r})
     return {"runs": runs}

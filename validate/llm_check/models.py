@@ -1,12 +1,12 @@
-"""Small Qwen3 models: construction, offline loading, SFT, KV-cached sampling, log-probs.
+"""Small Qwen3 models: construction, offline loading, SFT and token log-probs.
+
+Sampling and scoring are the library's (:mod:`cliff._rollout`), re-exported here.
 
 Shapes: ``B`` batch, ``P`` prompt length (left-padded), ``T`` generated length, ``V`` vocab.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +21,11 @@ from transformers import (
     Qwen3Config,
     Qwen3ForCausalLM,
 )
-from transformers.cache_utils import DynamicCache
+
+from cliff._rollout import answer_logprobs, left_pad, sample
+
+__all__ = ["Batch", "TinyQwen3", "answer_logprobs", "left_pad", "load_checkpoint", "new_model",
+           "sample", "token_logprobs", "train_sft"]
 
 
 @dataclass(frozen=True)
@@ -83,79 +87,6 @@ def load_checkpoint(path: str, argument: str) -> tuple[Qwen3ForCausalLM, PreTrai
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = Qwen3ForCausalLM.from_pretrained(str(folder), local_files_only=True)
     return model, tokenizer
-
-
-def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad id lists to ``(B, P)`` ids and a ``(B, P)`` attention mask."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
-        mask[i, width - len(s) :] = 1
-    return ids, mask
-
-
-@functools.cache
-def _cache_argument(model_class: type) -> str:
-    """The name ``forward`` takes the KV cache under: ``cache`` in transformers >= 5.24,
-    ``past_key_values`` before (and deprecated since)."""
-    params = inspect.signature(model_class.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _positions(mask: torch.Tensor) -> torch.Tensor:
-    return (mask.cumsum(-1) - 1).clamp(min=0)  # (B, L)
-
-
-@torch.no_grad()
-def sample(
-    model: Qwen3ForCausalLM,
-    prompt_ids: torch.Tensor,
-    prompt_mask: torch.Tensor,
-    max_new: int,
-    eos_id: int,
-    generator: torch.Generator,
-    temperature: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ancestral sampling with a KV cache.
-
-    Returns ``gen`` ``(B, T)`` token ids and ``live`` ``(B, T)`` bool, true up to and
-    including each row's first EOS (the tokens that count).  ``T <= max_new``.
-    """
-    model.eval()
-    kv = {_cache_argument(type(model)): DynamicCache()}
-    mask = prompt_mask
-    pos = _positions(mask)
-    out = model(input_ids=prompt_ids, attention_mask=mask, position_ids=pos, use_cache=True, **kv)
-    last_pos = pos[:, -1:]
-    toks, lives = [], []
-    alive = torch.ones(prompt_ids.shape[0], dtype=torch.bool)
-    for _ in range(max_new):
-        probs = torch.softmax(out.logits[:, -1].float() / temperature, dim=-1)  # (B, V)
-        nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-        toks.append(nxt)
-        lives.append(alive.clone())
-        alive = alive & (nxt[:, 0] != eos_id)
-        if not alive.any():
-            break
-        mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
-        last_pos = last_pos + 1
-        out = model(input_ids=nxt, attention_mask=mask, position_ids=last_pos, use_cache=True,
-                    **kv)
-    return torch.cat(toks, dim=1), torch.stack(lives, dim=1)
-
-
-def answer_logprobs(
-    model: Qwen3ForCausalLM, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, gen: torch.Tensor
-) -> torch.Tensor:
-    """Log-probabilities ``(B, T, V)`` of every vocabulary token at each answer position."""
-    ids = torch.cat([prompt_ids, gen], dim=1)  # (B, P+T)
-    mask = torch.cat([prompt_mask, torch.ones_like(gen)], dim=1)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-                   use_cache=False).logits
-    p = prompt_ids.shape[1]
-    return torch.log_softmax(logits[:, p - 1 : -1].float(), dim=-1)  # (B, T, V)
 
 
 def token_logprobs(

@@ -17,6 +17,7 @@ is exactly REINFORCE with the advantage above.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,14 +29,15 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
 
+from cliff._rollout import stop_mask
 from validate.llm_check.models import answer_logprobs, left_pad, sample, token_logprobs
 from validate.llm_check.task import (
     POSITION_TYPES,
     Prompt,
+    contract,
     ndcg_at_1,
     parse_strict,
-    scan,
-    valid_token_mask,
+    position_type,
 )
 from validate.llm_check.tokenizer import TokenInfo
 
@@ -168,7 +170,7 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
     for s in range(0, len(prompts), 128):
         chunk = prompts[s : s + 128]
         ids, mask = encode(chunk, tokenizer, info, cfg.device)
-        gen, _ = sample(model, ids, mask, cfg.max_new, info.eos_id, gen_)
+        gen, _ = sample(model, ids, mask, cfg.max_new, [info.eos_id], gen_)
         for row, p in zip(gen.tolist(), chunk, strict=True):
             ranking = parse_strict(info.answer_text(row), k)
             if ranking is not None:
@@ -187,145 +189,101 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
 # structural positions
 
 
-@dataclass
-class Positions:
-    """Every viable structural position of a set of rollouts.
+def measure_positions(models: Models, prompts: Sequence[Prompt],
+                      tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int,
+                      seed: int) -> Any:
+    """:func:`cliff.calibrate` of the teacher against the warm start on the task's contract
+    (:func:`~validate.llm_check.task.contract`), one rollout per prompt, in batches of 64."""
+    import cliff
 
-    ``teacher_lp``, ``reference_lp``: ``(N, V)`` log-probs; ``valid``: ``(N, V)`` contract-valid
-    next tokens (what the strict parser accepts given the prefix); ``types``: ``(N,)``.
-    """
-
-    teacher_lp: NDArray[np.float64]
-    reference_lp: NDArray[np.float64]
-    valid: NDArray[np.bool_]
-    types: NDArray[np.str_]
-
-
-def viable_positions(gen: torch.Tensor, live: torch.Tensor, info: TokenInfo, k: int
-                     ) -> list[tuple[int, int, NDArray[np.bool_], str]]:
-    """``(row, t, valid mask, position type)`` of every position whose prefix is still viable."""
-    found = []
-    for i, row in enumerate(gen.tolist()):
-        prefix = ""
-        for t, tok in enumerate(row):
-            if not live[i, t]:
-                break
-            m = valid_token_mask(prefix, k, info.texts, info.candidates, info.eos_id)
-            state = scan(prefix, k)
-            if m is None or state is None:
-                break
-            found.append((i, t, m, state.expect))
-            prefix += info.texts[tok]
-    return found
+    return cliff.calibrate(models.teacher, models.reference, tokenizer, [p.text for p in prompts],
+                           contract(k), c=cfg.c, c_low=cfg.c_low_value, rollouts=len(prompts),
+                           max_new_tokens=cfg.max_new, stop_ids=[info.eos_id], batch_size=64,
+                           seed=seed, progress=False)
 
 
-@torch.no_grad()
-def structural_positions(models: Models, prompts: Sequence[Prompt],
-                         tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int,
-                         seed: int, policy: str = "reference") -> Positions:
-    """Roll out ``policy`` (the warm start by default) and collect its viable positions."""
-    gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
-    roller = getattr(models, policy)
-    t_all, r_all, v_all, ty_all = [], [], [], []
-    for s in range(0, len(prompts), 64):
-        ids, mask = encode(prompts[s : s + 64], tokenizer, info, cfg.device)
-        gen, live = sample(roller, ids, mask, cfg.max_new, info.eos_id, gen_)
-        t_lp = answer_logprobs(models.teacher, ids, mask, gen).double().cpu().numpy()
-        r_lp = answer_logprobs(models.reference, ids, mask, gen).double().cpu().numpy()
-        for i, t, m, ty in viable_positions(gen, live, info, k):
-            t_all.append(t_lp[i, t])
-            r_all.append(r_lp[i, t])
-            v_all.append(m[: t_lp.shape[-1]])
-            ty_all.append(ty)
-    return Positions(np.stack(t_all), np.stack(r_all), np.stack(v_all), np.array(ty_all))
+def by_type(cal: Any) -> tuple[Any, NDArray[np.str_]]:
+    """The calibration's positions with their labels replaced by position types
+    (:func:`~validate.llm_check.task.position_type`), and those types; positions of any other
+    label are dropped."""
+    m = cal.measurements
+    types = np.array([position_type(lab) or "" for lab in m.labels.tolist()])
+    keep = types != ""
+    fields = {f.name: getattr(m, f.name)[keep] for f in dataclasses.fields(m)}
+    return dataclasses.replace(m, **{**fields, "labels": types[keep]}), types[keep]
 
 
-def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float) -> LambdaFn:
+def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float,
+                        tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> LambdaFn:
     """A :data:`LambdaFn` driven by ``cliff.LambdaScheduler(target, c=cfg.c)``.
 
-    Each step passes the teacher and reference log-probs at the batch's viable structural
-    positions, as ``[S, P, V]`` with ``P`` = the position types and ``S`` the smallest count of
-    any type in the batch (the first ``S`` of each type); a batch missing a type keeps the
-    previous lambda (1 before the first update).
+    Each step walks the batch's rollouts through the task's contract and passes the teacher
+    and reference log-probs at the viable structural positions, as ``[S, P, V]`` with ``P`` =
+    the position types and ``S`` the smallest count of any type in the batch (the first ``S``
+    of each type); a batch missing a type keeps the previous lambda (1 before the first
+    update).
     """
     import cliff
 
     sched = cliff.LambdaScheduler(target, c=cfg.c, c_low=cfg.c_low_value)
+    walker = contract(k).compile(tokenizer, vocab_size, [info.eos_id])
     last = [1.0]
 
     @torch.no_grad()
     def fn(step: int, models: Models, ids: torch.Tensor, mask: torch.Tensor,
            gen: torch.Tensor) -> float:
-        live = torch.ones_like(gen, dtype=torch.bool)
-        for t in range(1, gen.shape[1]):
-            live[:, t] = live[:, t - 1] & (gen[:, t - 1] != info.eos_id)
-        found = viable_positions(gen, live, info, k)
-        by_type = {ty: [f for f in found if f[3] == ty] for ty in POSITION_TYPES}
-        n = min(len(v) for v in by_type.values())
+        live = stop_mask(gen, [info.eos_id])
+        walk = walker.walk([row[: int(n)] for row, n in zip(gen.tolist(), live.sum(1).tolist(),
+                                                            strict=True)])
+        types = np.array([position_type(lab) or "" for lab in walk.labels])
+        picks = [np.flatnonzero(types == ty) for ty in POSITION_TYPES]
+        n = min(len(v) for v in picks)
         if n == 0:
             return last[0]
         t_lp = answer_logprobs(models.teacher, ids, mask, gen).double().cpu().numpy()
         r_lp = answer_logprobs(models.reference, ids, mask, gen).double().cpu().numpy()
-        pick = [[by_type[ty][j] for ty in POSITION_TYPES] for j in range(n)]
-        teacher = np.array([[t_lp[i, t] for i, t, _, _ in row] for row in pick])  # (S, P, V)
-        reference = np.array([[r_lp[i, t] for i, t, _, _ in row] for row in pick])
-        valid = np.array([[m[: t_lp.shape[-1]] for _, _, m, _ in row] for row in pick])
-        last[0] = float(sched.update(teacher, reference, valid))
+        pick = np.stack([v[:n] for v in picks], axis=1)  # (S, P) positions of the walk
+        rows, steps = walk.rows[pick], walk.steps[pick]
+        valid = walk.unpack(t_lp.shape[-1], pick.ravel()).reshape(*pick.shape, -1)
+        last[0] = float(sched.update(t_lp[rows, steps], r_lp[rows, steps], valid))
         return last[0]
 
     return fn
 
 
-def position_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any]]:
-    """Per position type: count, mean p, mean b, and ``cliff.solve`` at (mean p, mean b).
-
-    The means are of the valid masses (equivalently ``1 - mean tail mass``); the tails are
-    averaged directly so near-1 masses keep their digits.  Also reported: the median of the
-    per-position lambda* (positions with p and b strictly inside (0, 1) only).
-    """
+def position_table(cal: Any) -> list[dict[str, Any]]:
+    """Per position type: count, mean p, mean b (pooled in log space, so near-1 masses keep
+    their digits) and the two-class thresholds of those means, all from
+    :class:`cliff.Calibration` pooled by type instead of by label."""
     import cliff
 
-    est = cliff.estimate(pos.teacher_lp, pos.reference_lp, pos.valid)
-    p_all, b_all, tp, tb = est.p, est.b, est.p_rest, est.b_rest
+    m, _ = by_type(cal)
+    pooled = cliff.Calibration.from_measurements(m, c=cal.c, c_low=cal.c_low, margin=cal.margin,
+                                                 quantile=cal.quantile, rollouts=cal.rollouts)
     rows = []
     for ty in POSITION_TYPES:
-        sel = pos.types == ty
-        if not sel.any():
+        if ty not in set(m.labels.tolist()):
             continue
-        tail_p, tail_b = float(tp[sel].mean()), float(tb[sel].mean())
-        row: dict[str, Any] = {"type": ty, "n": int(sel.sum()), "mean_p": 1.0 - tail_p,
-                               "mean_b": 1.0 - tail_b, "mean_tail_p": tail_p,
-                               "mean_tail_b": tail_b, "estimator_mean_p": float(p_all[sel].mean()),
-                               "estimator_mean_b": float(b_all[sel].mean())}
-        if 0.0 < tail_p < 1.0 and 0.0 < tail_b < 1.0 and 1.0 - tail_p < 1.0 and 1.0 - tail_b < 1.0:
-            r = cliff.solve(1.0 - tail_p, 1.0 - tail_b, c, c_low=c_low)
-            row.update(regime=str(r.regime), binding=str(r.binding),
-                       lambda_star=float(r.lambda_star), lambda_collapse=float(r.lambda_collapse))
-            inside = (tp[sel] > 0) & (tp[sel] < 1) & (tb[sel] > 0) & (tb[sel] < 1)
-            if inside.any():
-                rp = cliff.solve(1.0 - tp[sel][inside], 1.0 - tb[sel][inside], c, c_low=c_low)
-                row["median_position_lambda_star"] = float(np.median(rp.lambda_star))
-        else:
-            row.update(regime="undetermined", binding="none", lambda_star=math.inf,
-                       lambda_collapse=math.inf,
-                       note="p or b indistinguishable from 0 or 1 in float64; not solved")
-        rows.append(row)
+        r = pooled.row(ty)
+        tail_p, tail_b = math.exp(r.log_p_rest), math.exp(r.log_b_rest)
+        rows.append({"type": ty, "n": r.n, "mean_p": r.p, "mean_b": r.b, "mean_tail_p": tail_p,
+                     "mean_tail_b": tail_b, "regime": r.regime, "binding": r.binding,
+                     "lambda_star": r.lambda_star, "lambda_collapse": r.lambda_collapse})
     return rows
 
 
-def token_table(pos: Positions, c: float, c_low: float) -> list[dict[str, Any]]:
+def token_table(cal: Any) -> list[dict[str, Any]]:
     """Per position type: 5% quantile and median over contexts of
-    ``cliff.lambda_star_by_token`` (each valid token its own class, the rest pooled)."""
-    import cliff
-
-    lam = cliff.lambda_star_by_token(pos.teacher_lp, pos.reference_lp, pos.valid, c, c_low=c_low)
+    ``cliff.lambda_star_by_token`` (each valid token its own class, the rest pooled), as
+    measured by :func:`cliff.calibrate`."""
+    m, types = by_type(cal)
     rows = []
     for ty in POSITION_TYPES:
-        sel = pos.types == ty
+        sel = types == ty
         if sel.any():
             rows.append({"type": ty, "n": int(sel.sum()),
-                         "quantile_05": float(np.quantile(lam[sel], 0.05)),
-                         "median": float(np.median(lam[sel]))})
+                         "quantile_05": float(np.quantile(m.by_token[sel], 0.05)),
+                         "median": float(np.median(m.by_token[sel]))})
     return rows
 
 
@@ -353,7 +311,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         # --- rollouts
         idx = rng.integers(0, len(train_prompts), size=cfg.rollouts)
         ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
-        gen, live = sample(student, ids, mask, cfg.max_new, info.eos_id, gen_)  # (B, T)
+        gen, live = sample(student, ids, mask, cfg.max_new, [info.eos_id], gen_)  # (B, T)
         b_mask = live.float()
         with torch.no_grad():
             b_logprobs = token_logprobs(student, ids, mask, gen)  # (B, T) log pi (behaviour)

@@ -6,14 +6,14 @@ is a distractor); the graded relevance of an item is its score, and the ideal ra
 by score, ties broken by the smaller id.  The answer is a JSON list of the ``K`` item ids,
 each exactly once, best first, e.g. ``[3,1,0,2,7,5,4,6]``.
 
-Strictness is decided by two independent routines that must agree (a test checks it):
+Strictness is decided by two independent routines that must agree (tests check it):
 
 * :func:`parse_strict` - ``json.loads`` plus the contract (a list of exactly ``K`` distinct
   ints in ``0..K-1``);
-* :func:`scan` - a character-level prefix automaton that says whether a prefix can still be
-  completed into a valid answer, and which structural position comes next.  The contract-valid
-  token set at a position is every token whose text keeps the prefix viable
-  (:func:`valid_token_mask`).
+* :func:`contract_grammar` - the same contract as a Lark grammar, one rule per set of ids
+  used so far (``2^K - 1`` rules), which the contract engine of :func:`cliff.calibrate` walks
+  token by token: the contract-valid token set at a position is every token that keeps the
+  answer completable.  :func:`position_type` names a position from its label.
 
 Item ids are single digits, so ``K <= 10``.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,8 +31,6 @@ from numpy.typing import NDArray
 #: structural position types, in the order they first appear in an answer
 POSITION_TYPES: tuple[str, ...] = ("open", "id", "sep", "close", "end")
 
-_WHITESPACE = " \t\n\r"
-_CONTRACT_CHARS = set("[],0123456789" + _WHITESPACE)
 
 
 @dataclass(frozen=True)
@@ -131,70 +130,42 @@ def ndcg_at_1(ranking: Sequence[int], relevance: Sequence[float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# prefix automaton
+# the contract as a grammar
 
 
-@dataclass(frozen=True)
-class ScanState:
-    """Where a viable prefix stands: the next expected structure and the ids used so far."""
+def contract_grammar(k: int) -> str:
+    """Lark grammar of the answers: ``[``, the ``k`` ids in any order separated by ``,``, ``]``.
 
-    expect: str  # one of POSITION_TYPES
-    used: tuple[int, ...]
-
-
-def scan(text: str, k: int) -> ScanState | None:
-    """Run the contract automaton over ``text``; ``None`` if no completion is valid.
-
-    States: ``open`` (expects ``[``), ``id`` (expects an unused id), ``sep`` (after an id,
-    fewer than ``k`` used: expects ``,``), ``close`` (after the ``k``-th id: expects ``]``),
-    ``end`` (after ``]``: only whitespace, then end of answer).  Whitespace is allowed
-    between symbols, as JSON allows.
+    Rule ``u<S>`` expects an id not in the set ``S`` (a bit mask) of ids used so far, then a
+    ``,`` and ``u<S + id>``, or ``]`` after the ``k``-th id; whitespace is allowed between
+    symbols, as JSON allows.  A permutation is not expressible in JSON Schema
+    (``uniqueItems`` is not implemented by the engine); the grammar enforces it exactly.
     """
     if not 1 <= k <= 10:
         raise ValueError(f"k must be an integer in [1, 10] (single-digit ids), got {k!r}")
-    expect = "open"
-    used: list[int] = []
-    for ch in text:
-        if ch in _WHITESPACE:
-            continue
-        if expect == "open" and ch == "[":
-            expect = "id"
-        elif expect == "id" and ch.isdigit() and ch.isascii():
-            v = int(ch)
-            if v >= k or v in used:
-                return None
-            used.append(v)
-            expect = "close" if len(used) == k else "sep"
-        elif expect == "sep" and ch == ",":
-            expect = "id"
-        elif expect == "close" and ch == "]":
-            expect = "end"
-        else:
-            return None
-    return ScanState(expect, tuple(used))
+    full = (1 << k) - 1
+    lines = ['start: "[" u0', "%ignore /[ \\t\\n\\r]+/"]
+    for used in range(full):
+        alts = [f'"{i}" "]"' if used | 1 << i == full else f'"{i}" "," u{used | 1 << i}'
+                for i in range(k) if not used >> i & 1]
+        lines.append(f"u{used}: " + " | ".join(alts))
+    return "\n".join(lines) + "\n"
 
 
-def is_contract_text(token_text: str) -> bool:
-    """Whether a token's text uses only contract characters (brackets, comma, digits, space)."""
-    return bool(token_text) and set(token_text) <= _CONTRACT_CHARS
+def contract(k: int) -> Any:
+    """The answer contract of :func:`contract_grammar`, for :func:`cliff.calibrate`."""
+    import cliff
+
+    return cliff.Contract.lark(contract_grammar(k))
 
 
-def valid_token_mask(
-    prefix: str, k: int, token_texts: Sequence[str], candidates: NDArray[np.int64], eos_id: int
-) -> NDArray[np.bool_] | None:
-    """Boolean mask ``(V,)`` of the tokens the strict parser accepts next after ``prefix``.
+_TYPES = {"$ value": "open", "$ comma": "sep", "$ close": "close", "$ end": "end"}
 
-    A token is valid if appending its text keeps the answer viable (:func:`scan`), and the
-    end-of-sequence token is valid exactly when ``prefix`` is already a complete, strictly
-    valid answer.  Only ``candidates`` (tokens made of contract characters) are tried; every
-    other token is invalid.  Returns ``None`` when ``prefix`` itself is not viable (no valid
-    set exists: the answer is already broken).
-    """
-    state = scan(prefix, k)
-    if state is None:
-        return None
-    mask = np.zeros(len(token_texts), dtype=bool)
-    for t in candidates.tolist():
-        mask[t] = scan(prefix + token_texts[t], k) is not None
-    mask[eos_id] = state.expect == "end"
-    return mask
+
+def position_type(label: str) -> str | None:
+    """The position type (:data:`POSITION_TYPES`) of a :func:`cliff.calibrate` label:
+    ``$ value`` is ``open``, ``$[i] value`` an ``id``, ``$ comma`` a ``sep``, ``$ close`` and
+    ``$ end`` themselves; ``None`` for any other label."""
+    if label.startswith("$[") and label.endswith("] value"):
+        return "id"
+    return _TYPES.get(label)

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
-
-from validate.llm_check.task import is_contract_text
 
 SPECIALS = ("<pad>", "<eos>", "<unk>")
 
@@ -41,14 +37,11 @@ def build_tokenizer(k: int, levels: int) -> PreTrainedTokenizerFast:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What the loop needs to know about a tokenizer.
-
-    ``texts[t]`` is token ``t``'s text in an answer; ``candidates`` the ids whose text uses only
-    contract characters (the only tokens that can ever be valid besides EOS).
-    """
+    """What the loop needs to know about a tokenizer: ``texts[t]`` is token ``t``'s text in
+    an answer (for the strict parser; the contract's masks come from :func:`cliff.calibrate`'s
+    engine)."""
 
     texts: tuple[str, ...]
-    candidates: NDArray[np.int64]
     eos_id: int
     pad_id: int
 
@@ -76,5 +69,4 @@ def token_info(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> TokenInfo
             texts.append("\x00")  # never a contract character
         else:
             texts.append(str(tokenizer.decode([t])))
-    cand = np.array([t for t, s in enumerate(texts) if is_contract_text(s)], dtype=np.int64)
-    return TokenInfo(tuple(texts), cand, int(eos), int(pad))
+    return TokenInfo(tuple(texts), int(eos), int(pad))
