@@ -10,6 +10,7 @@ picks the branch (which clip binds).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,15 @@ def _lambdify(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Any:
 # Generated numeric kernels; the argument order is part of their definition.
 _rate = _lambdify((S.q, S.qbar, S.beta, S.delta), S.RATE)
 _headroom_shrinking = _lambdify((S.q, S.c), S.HEADROOM_SHRINKING)
-_headroom_growing = _lambdify((S.q, S.c_low), S.HEADROOM_GROWING)
+_headroom_growing = _lambdify((S.cbar_low, S.gamma_low), S.HEADROOM_GROWING_MARGIN)
 _threshold = _lambdify((S.kappa, S.rate), S.THRESHOLD)
-_collapse_teacher = _lambdify((S.q, S.c), S.COLLAPSE_HEADROOM_TEACHER)
-_collapse_floor = _lambdify((S.c_low, S.c), S.COLLAPSE_HEADROOM_FLOOR)
+_collapse_teacher = _lambdify((S.c, S.ell_q), S.COLLAPSE_LOG_TEACHER)
+_collapse_floor = _lambdify((S.c, S.ell_low), S.COLLAPSE_LOG_FLOOR)
+_log_rate_ratio = _lambdify((S.delta, S.ell_beta, S.ell_qbar), S.LOG_RATE_RATIO)
+_log_shrinking_ratio = _lambdify((S.c, S.ell_q), S.LOG_SHRINKING_RATIO)
+_log_growing_ratio = _lambdify((S.cbar_low, S.gamma_low), S.LOG_GROWING_RATIO)
+_softplus_small = _lambdify((S.z,), S.SOFTPLUS_SMALL)
+_softplus_large = _lambdify((S.z,), S.SOFTPLUS_LARGE)
 _logit_fixed_point = _lambdify((S.p, S.b, S.lam), S.LOGIT_FIXED_POINT)
 _clipped = {
     ("shrinking", "growing"): _lambdify((S.x, S.q, S.c), S.CLIPPED_SHRINKING_GROWING_MASS),
@@ -50,10 +56,15 @@ _region = {k: _lambdify((S.p, S.c, S.c_low), e) for k, e in S.REGION.items()}
 KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
     "rate": ((S.q, S.qbar, S.beta, S.delta), S.RATE, _rate),
     "headroom_shrinking": ((S.q, S.c), S.HEADROOM_SHRINKING, _headroom_shrinking),
-    "headroom_growing": ((S.q, S.c_low), S.HEADROOM_GROWING, _headroom_growing),
+    "headroom_growing": ((S.cbar_low, S.gamma_low), S.HEADROOM_GROWING_MARGIN, _headroom_growing),
     "threshold": ((S.kappa, S.rate), S.THRESHOLD, _threshold),
-    "collapse_teacher": ((S.q, S.c), S.COLLAPSE_HEADROOM_TEACHER, _collapse_teacher),
-    "collapse_floor": ((S.c_low, S.c), S.COLLAPSE_HEADROOM_FLOOR, _collapse_floor),
+    "collapse_teacher": ((S.c, S.ell_q), S.COLLAPSE_LOG_TEACHER, _collapse_teacher),
+    "collapse_floor": ((S.c, S.ell_low), S.COLLAPSE_LOG_FLOOR, _collapse_floor),
+    "log_rate_ratio": ((S.delta, S.ell_beta, S.ell_qbar), S.LOG_RATE_RATIO, _log_rate_ratio),
+    "log_shrinking_ratio": ((S.c, S.ell_q), S.LOG_SHRINKING_RATIO, _log_shrinking_ratio),
+    "log_growing_ratio": ((S.cbar_low, S.gamma_low), S.LOG_GROWING_RATIO, _log_growing_ratio),
+    "softplus_small": ((S.z,), S.SOFTPLUS_SMALL, _softplus_small),
+    "softplus_large": ((S.z,), S.SOFTPLUS_LARGE, _softplus_large),
     "logit_fixed_point": ((S.p, S.b, S.lam), S.LOGIT_FIXED_POINT, _logit_fixed_point),
 }
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
@@ -71,32 +82,126 @@ def _pick(mask: NDArray[np.bool_], a: FloatArray, b: FloatArray) -> FloatArray:
     return np.where(mask, a, b)
 
 
+_BIG = 2.0 ** 1000
+"""A headroom ``log1p(u/v)`` is formed directly while ``u <= v * _BIG``, else in log space."""
+_NORMAL = float(np.finfo(np.float64).tiny)
+"""Smallest normal float64: a product below it has lost digits (subnormal or zero)."""
+
+
 @dataclass(frozen=True)
 class _Oriented:
-    """Growing-class coordinates (q, 1-q, beta, q-beta), each computed without
-    cancellation: ``(p, 1-p, b, p-b)`` when sharpening, ``(1-p, p, 1-b, b-p)`` otherwise."""
+    """Growing-class coordinates (q, 1-q, beta, q-beta) and ``ell_q = log q``, each computed
+    without cancellation: ``(p, 1-p, b, p-b)`` when sharpening, ``(1-p, p, 1-b, b-p)``
+    otherwise; ``ell_q`` is ``log p`` or ``log1p(-p)``, never the log of a rounded ``1 - p``.
+    All arrays have the block's length."""
 
     sharp: NDArray[np.bool_]
+    p: FloatArray
+    b: FloatArray
     q: FloatArray
     qbar: FloatArray
     beta: FloatArray
     delta: FloatArray
+    ell_q: FloatArray
 
 
-def _orient(p: FloatArray, b: FloatArray) -> _Oriented:
+def _orient(p: FloatArray, b: FloatArray, c: FloatArray) -> _Oriented:
+    p, b = np.broadcast_arrays(p, b)
     sharp = p > b
-    p_bar = 1.0 - p
-    return _Oriented(
-        sharp,
-        _pick(sharp, p, p_bar),
-        _pick(sharp, p_bar, p),
-        _pick(sharp, b, 1.0 - b),
-        np.abs(p - b),
-    )
+    p_bar = 1.0 - p  # exact for p >= 1/2 (Sterbenz), within half an ulp otherwise
+    q = _pick(sharp, p, p_bar)
+    ell_q = np.log(q)
+    # Where q = 1 - p was rounded (softening, p < 1/2, so q > 1/2) log q is off by at most
+    # 1.2e-16, which log(c / q) >= log c absorbs unless c < 2: there take it from p itself.
+    if (c < 2.0).any():
+        rounded = np.nonzero(~sharp & (p < 0.5) & (c < 2.0))
+        ell_q[rounded] = np.log1p(-p[rounded])
+    return _Oriented(sharp, p, b, q, _pick(sharp, p_bar, p), _pick(sharp, b, 1.0 - b),
+                     np.abs(p - b), ell_q)
+
+
+def _logs_of(o: _Oriented, idx: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+    """``(log beta, log qbar)`` at ``idx``, from the exact inputs."""
+    p, b, sharp = o.p[idx], o.b[idx], o.sharp[idx]
+    return (np.where(sharp, np.log(b), np.log1p(-b)),
+            np.where(sharp, np.log1p(-p), np.log(p)))
+
+
+def _by_branch(direct: NDArray[np.bool_], fast: Any, slow: Any) -> FloatArray:
+    """``fast(idx)`` where ``direct``, ``slow(idx)`` elsewhere, each on its own points only
+    (``idx`` a slice for all points, else an index array)."""
+    if direct.all():
+        return np.asarray(fast(slice(None)), dtype=np.float64)
+    out = np.empty(direct.shape)
+    i, j = np.flatnonzero(direct), np.flatnonzero(~direct)
+    if i.size:
+        out[i] = fast(i)
+    out[j] = slow(j)
+    return out
+
+
+def _rate_of(o: _Oriented) -> FloatArray:
+    """D = logit q - logit beta: ``RATE`` where ``delta / (beta qbar)`` is an accurate float,
+    ``log(1 + e^z)`` of ``z = LOG_RATE_RATIO`` where ``beta qbar`` underflows or the ratio
+    passes 2^1000 (subnormal or extreme masses).  0 in the neutral regime."""
+    bq = o.beta * o.qbar
+    if bq.min(initial=1.0) >= 1.0 / _BIG:  # (delta <= 1): every ratio below 2^1000
+        return np.asarray(_rate(o.q, o.qbar, o.beta, o.delta), dtype=np.float64)
+    direct = (bq >= _NORMAL) & (o.delta <= bq * _BIG)
+
+    def slow(j: NDArray[np.intp]) -> FloatArray:
+        ell_beta, ell_qbar = _logs_of(o, j)
+        with np.errstate(divide="ignore"):  # delta = 0 (neutral): z = -inf, D = 0
+            z = _log_rate_ratio(o.delta[j], ell_beta, ell_qbar)
+        return np.where(z > 0, _softplus_large(np.maximum(z, 0.0)),
+                        _softplus_small(np.minimum(z, 0.0)))
+
+    return _by_branch(direct, lambda i: _rate(o.q[i], o.qbar[i], o.beta[i], o.delta[i]), slow)
+
+
+def _product_minus(a: FloatArray, x: FloatArray, y: FloatArray | float) -> FloatArray:
+    """``a * x - y`` with the product carried exactly (Dekker's two-product on the
+    mantissas, so it neither overflows nor underflows): one rounding where the difference
+    cancels.  ``a * x`` must be a finite float."""
+    ma, ea = np.frexp(a)
+    mx, ex = np.frexp(x)
+    hi = ma * mx
+
+    def split(v: FloatArray) -> tuple[FloatArray, FloatArray]:  # Veltkamp: 26 + 27 bits
+        t = v * 134217729.0
+        h = t - (t - v)
+        return h, v - h
+
+    (ah, al), (xh, xl) = split(ma), split(mx)
+    lo = ((ah * xh - hi) + ah * xl + al * xh) + al * xl  # hi + lo = ma * mx exactly
+    e = ea + ex
+    return (np.ldexp(hi, e) - y) + np.ldexp(lo, e)
+
+
+def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
+                   idx: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+    """``(1 - c_low, c_low - q)`` at ``idx`` (where ``q < c_low``), each without
+    cancellation; for the default floor ``c_low = 1/c`` both times ``c``: ``(c - 1, 1 - c q)``.
+
+    ``c_low - q``: ``q = p`` is exact when sharpening; when softening ``q = 1 - p`` is exact
+    for ``p >= 1/2`` and ``1 - c_low`` is exact for ``c_low >= 1/2``, and ``q < c_low``
+    means one of the two holds.  ``1 - c q`` takes ``c q`` exactly (:func:`_product_minus`);
+    where ``q = 1 - p`` is rounded (then ``c < 1/q < 2``) it is ``c p - (c - 1)``.
+    """
+    p, sharp, q = o.p[idx], o.sharp[idx], o.q[idx]
+    c, cl = _at(c, idx), _at(cl, idx)
+    if default:
+        exact_q = sharp | (p >= 0.5)
+        gap = np.where(exact_q, -_product_minus(c, np.where(exact_q, q, 0.5), 1.0),
+                       _product_minus(c, p, c - 1.0))
+        return np.broadcast_to(c - 1.0, gap.shape), gap
+    gap = np.where(sharp, cl - p, np.where(cl >= 0.5, p - (1.0 - cl), cl - (1.0 - p)))
+    return np.broadcast_to(1.0 - cl, gap.shape), gap
 
 
 def _clip_band(c: ArrayLike, c_low: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
-    """The checked clip band ``(c, c_low)``; ``c_low`` defaults to ``1/c``."""
+    """The checked clip band ``(c, c_low)``; ``c_low`` defaults to ``1/c`` (the float64
+    rounding is what is reported; the thresholds take ``1/c`` exactly)."""
     c_ = _checks.check_cap("c", c)
     return c_, 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
 
@@ -264,7 +369,8 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     flat = _compact(p_, b_, c_, cl_)
     lambda_star, lambda_collapse = np.empty(size), np.empty(size)
     sharp, shrinking = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
-    _blocks.run(_solve_block, flat, (lambda_star, lambda_collapse, sharp, shrinking))
+    kernel = functools.partial(_solve_block, default=c_low is None)
+    _blocks.run(kernel, flat, (lambda_star, lambda_collapse, sharp, shrinking))
     shape = p_.shape
     return SolveResult(lambda_star.reshape(shape), lambda_collapse.reshape(shape),
                        sharp.reshape(shape), shrinking.reshape(shape), p_, b_, c_, cl_)
@@ -282,28 +388,47 @@ def _compact(*arrays: FloatArray) -> list[FloatArray]:
 
 
 def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
-                 out: tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]]
-                 ) -> None:
-    """lambda*, lambda_collapse, sharpening and shrinking-binds masks for one block."""
-    o = _orient(p, b)
+                 out: tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]],
+                 *, default: bool) -> None:
+    """lambda*, lambda_collapse, sharpening and shrinking-binds masks for one block.
+
+    ``default``: ``c_low`` is ``1/c``, taken exactly (``log c_low = -log c``, margins from
+    ``c``), not from the rounded (possibly subnormal) float in ``cl``.
+    """
+    n = len(out[0])
+    o = _orient(np.broadcast_to(p, (n,)), np.broadcast_to(b, (n,)), c)
+    rate = _rate_of(o)
+    kappa = _by_branch(  # the shrinking class's cap: log1p((c - 1)/q)
+        np.asarray((c - 1.0) <= o.q * _BIG) if (c - 1.0).max() > o.q.min() * _BIG else
+        np.ones(n, dtype=bool),
+        lambda i: _headroom_shrinking(o.q[i], _at(c, i)),
+        lambda j: _softplus_large(_log_shrinking_ratio(_at(c, j), o.ell_q[j])))
+    kappa = np.broadcast_to(kappa, (n,)).copy()
+    with np.errstate(divide="ignore"):  # c_low = 0: no floor, log c_low = -inf
+        ell_low = -np.log(c) if default else np.log(cl)
+    # collapse headroom log(c / max(q, c_low)), continuous across q = c_low
+    head = _collapse_teacher(c, o.ell_q)
+    shrinking = np.ones(n, dtype=bool)
+    # the growing class's floor is reachable where q < c_low; logs near -745 resolve q only
+    # to ~1e-13 relative, so the margin c_low - q decides on the points the logs cannot
+    reach = ell_low * (1.0 - 1e-12) + 1e-12  # ell_low <= 0; -inf: no floor
+    if o.ell_q.min() < reach.max():  # rare
+        head = np.broadcast_to(np.minimum(head, _collapse_floor(c, ell_low)), (n,))
+        f = np.flatnonzero(o.ell_q < reach)
+        cbar, gap = _floor_margins(o, c, cl, default, f)
+        ok = gap > 0
+        grow = np.full(f.shape, np.inf)
+        grow[ok] = _by_branch(
+            cbar[ok] <= gap[ok] * _BIG,
+            lambda i: _headroom_growing(cbar[ok][i], gap[ok][i]),
+            lambda j: _softplus_large(_log_growing_ratio(cbar[ok][j], gap[ok][j])))
+        # the growing class's floor binds first where its headroom is the smaller
+        shrinking[f] = ~(grow < kappa[f])
+        kappa[f] = np.minimum(kappa[f], grow)
+    # lambda* <= lambda_collapse holds exactly (kappa <= log(c / max(q, c_low))); the two
+    # headrooms, each within a few ulps, may cross only by rounding when the window is thin
+    kappa = np.minimum(kappa, head)
     with np.errstate(divide="ignore"):  # D = 0 (neutral) gives the documented inf
-        rate = _rate(o.q, o.qbar, o.beta, o.delta)
-        n = len(out[0])
-        teacher = _full(o.q >= cl, n)  # collapse headroom log(c / max(q, c_low)) takes q
-        kappa = _full(_headroom_shrinking(o.q, c), n)
-        head = _full(_collapse_teacher(o.q, c), n)
-        shrinking = teacher
-        if not teacher.all():  # rare branches, evaluated on their points only
-            f = np.flatnonzero(~teacher)
-            q_f, qbar_f, c_f, cl_f = (_at(a, f) for a in (o.q, o.qbar, c, cl))
-            head[f] = _collapse_floor(cl_f, c_f)
-            # the shrinking class's cap binds first iff 1 - (1-q)/c <= q/c_low, which
-            # q >= c_low implies; otherwise the growing class's floor may bind first
-            grow = np.broadcast_to(cl_f * (c_f - qbar_f) > c_f * q_f, f.shape)
-            shrinking = teacher.copy()
-            shrinking[f] = ~grow
-            g = f[grow]
-            kappa[g] = _headroom_growing(_at(q_f, grow), _at(cl_f, grow))
         out[0][...] = _threshold(kappa, rate)
         out[1][...] = _threshold(head, rate)
     out[2][...] = o.sharp
@@ -313,11 +438,6 @@ def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
 def _at(a: NDArray[Any], idx: NDArray[Any]) -> NDArray[Any]:
     """``a[idx]`` for a block input, which may be a length-1 stand-in for a constant."""
     return a if a.size == 1 else a[idx]
-
-
-def _full(a: NDArray[Any], n: int) -> NDArray[Any]:
-    """A writable length-``n`` array (expanding a length-1 result of constant inputs)."""
-    return np.full(n, a[0]) if a.size == 1 and n > 1 else a
 
 
 def clip_safe_region(p: ArrayLike, c: ArrayLike, *,
@@ -406,13 +526,14 @@ def clipped_fixed_point(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike
         raise ValueError("lam must be >= 1 for clipped_fixed_point (the extrapolation side, "
                          f"where lambda* is defined), got min {float(lam_.min())!r}")
     p_, b_, c_, cl_, lam_ = _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, lam=lam_)
-    res = solve(p_, b_, c_, c_low=cl_)
+    res = solve(p_, b_, c_, c_low=None if c_low is None else cl_)
     ls, lc = res._lambda_star, res._lambda_collapse
-    o = _orient(p_, b_)
+    o = _orient(p_, b_, c_)
     shrinking = res._shrinking
     unclipped = fixed_point(p_, b_, lam_, complement=complement)
+    rate = _rate_of(_orient(p_.ravel(), b_.ravel(), c_.ravel())).reshape(p_.shape)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        x = (lam_ - 1.0) * _rate(o.q, o.qbar, o.beta, o.delta)
+        x = (lam_ - 1.0) * rate
         # mass of the class being asked for: modal (complement=False) or tail
         want_growing = o.sharp != complement
         g_s = _clipped[("shrinking", "growing")](x, o.q, c_)

@@ -23,6 +23,10 @@ DOMAINS = {  # a strategy per symbol, inside the symbol's documented domain
     S.delta: probability(), S.p: probability(), S.b: probability(), S.c: cap(),
     S.c_low: st.floats(1e-6, 0.999), S.kappa: st.floats(1e-9, 50.0),
     S.rate: st.floats(1e-9, 60.0), S.lam: st.floats(0.0, 20.0),
+    S.ell_q: st.floats(-745.0, -1e-16), S.ell_qbar: st.floats(-745.0, -1e-16),
+    S.ell_beta: st.floats(-745.0, -1e-16), S.ell_low: st.floats(-745.0, -1e-16),
+    S.cbar_low: st.floats(1e-16, 1e300), S.gamma_low: st.floats(1e-320, 1.0),
+    S.z: st.floats(-745.0, 1500.0),
 }
 
 
@@ -47,8 +51,12 @@ def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
     args, expr, fn = _bernoulli.KERNELS[name]
     for _ in range(10):
         values = {a: data.draw(DOMAINS[a], label=str(a)) for a in args}
-        if name == "headroom_growing":  # defined for q < c_low
-            values[S.q] = values[S.c_low] * data.draw(st.floats(1e-9, 0.999))
+        if name == "headroom_growing":  # formed directly while the ratio is below 2^1000
+            values[S.gamma_low] = max(values[S.gamma_low], values[S.cbar_low] * 2.0 ** -1000)
+        if name == "softplus_small":  # evaluated where e^z does not overflow (z <= 0)
+            values[S.z] = -abs(values[S.z])
+        if name == "softplus_large":  # evaluated where e^z would (z > 0)
+            values[S.z] = abs(values[S.z])
         got = float(fn(*[np.float64(values[a]) for a in args]))
         want = _exact(expr, values)
         assert got == pytest.approx(want, rel=1e-12, abs=0.0), (values, got, want)

@@ -23,7 +23,24 @@ are written in growing-class coordinates
 which are passed separately so that ``1 - p`` near ``p = 1`` and ``p - b`` near ``p = b``
 never lose digits to cancellation: ``(q, qbar, beta, betabar, delta)`` is
 ``(p, 1-p, b, 1-b, p-b)`` when sharpening and ``(1-p, p, 1-b, b, b-p)`` when softening.
-The substitution :data:`GROWING_CLASS` states these relations; the identity checks use it.
+
+Float64 domain
+--------------
+Every input in (0, 1), every cap up to the float maximum, and every floor in [0, 1) is in the
+domain, so products such as ``beta * qbar`` can underflow and ratios such as ``(c - 1)/q`` can
+overflow.  The code therefore also carries
+
+* the logs ``ell_q = log q``, ``ell_qbar = log qbar``, ``ell_beta = log beta``, each taken
+  from the exact input (``log p`` or ``log1p(-p)``), never from a rounded ``1 - p``;
+* ``ell_low = log c_low`` (``-log c`` for the default floor, never ``log(1/c)`` of a rounded
+  or subnormal ``1/c``);
+* the floor's margins ``cbar_low = 1 - c_low`` and ``gamma_low = c_low - q``, each formed
+  without cancellation (for the default floor both are scaled by ``c``: ``c - 1`` and
+  ``1 - c q``, whose ratio is the same);
+
+and evaluates a headroom ``log1p(u/v)`` as ``SOFTPLUS_LARGE`` of ``log u - log v`` when
+``u/v`` would overflow.  The substitution :data:`GROWING_CLASS` states all these relations;
+the identity checks use it.
 """
 
 from __future__ import annotations
@@ -35,13 +52,16 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = [
     "p", "b", "c", "c_low", "lam", "m", "theta", "q", "qbar", "beta", "betabar", "delta",
-    "rate", "kappa", "x",
+    "rate", "kappa", "x", "z", "ell_q", "ell_qbar", "ell_beta", "ell_low", "cbar_low", "gamma_low",
     "GROWING_CLASS", "OBJECTIVE", "ADVANTAGE_M", "ADVANTAGE_T", "DRIFT", "DRIFT_UNCLIPPED",
     "RATE", "HEADROOM_SHRINKING", "HEADROOM_GROWING", "THRESHOLD",
     "COLLAPSE_HEADROOM_TEACHER", "COLLAPSE_HEADROOM_FLOOR",
     "LOGIT_FIXED_POINT", "CLIPPED_SHRINKING_GROWING_MASS", "CLIPPED_SHRINKING_SHRINKING_MASS",
     "CLIPPED_GROWING_GROWING_MASS", "CLIPPED_GROWING_SHRINKING_MASS",
-    "REGION", "LAMBDA_STAR_PAPER_EQ4", "lambda_star_expr", "lambda_collapse_expr",
+    "REGION", "LAMBDA_STAR_PAPER_EQ4",
+    "SOFTPLUS_SMALL", "SOFTPLUS_LARGE", "LOG_RATE_RATIO", "LOG_SHRINKING_RATIO",
+    "LOG_GROWING_RATIO", "HEADROOM_GROWING_MARGIN", "COLLAPSE_LOG_TEACHER", "COLLAPSE_LOG_FLOOR",
+    "lambda_star_expr", "lambda_collapse_expr",
     "derive_fixed_point", "derive_threshold", "derive_clipped_fixed_point",
     "derive_collapse", "check_identities", "Identity",
 ]
@@ -57,13 +77,20 @@ q, qbar, beta, betabar, delta = sp.symbols("q qbar beta betabar delta", positive
 rate = sp.Symbol("D", positive=True)  # log-odds gap logit(q) - logit(beta)
 kappa = sp.Symbol("kappa", positive=True)  # log-odds headroom of the clip-safe region
 x = sp.Symbol("x", real=True)  # (lambda - 1) * D, the extrapolation push in log-odds
+z = sp.Symbol("z", real=True)  # log of a ratio u/v whose log1p is a headroom or the rate
+# logs carried from the exact inputs, and the floor's margins (see "Float64 domain")
+ell_q, ell_qbar, ell_beta, ell_low = sp.symbols("ell_q ell_qbar ell_beta ell_low", real=True)
+cbar_low = sp.Symbol("cbar_low", positive=True)  # 1 - c_low
+gamma_low = sp.Symbol("gamma_low", positive=True)  # c_low - q > 0 where the floor can bind
 
 
 def logit(z: sp.Expr) -> sp.Expr:
     return sp.log(z) - sp.log(1 - z)
 
 
-GROWING_CLASS = {qbar: 1 - q, betabar: 1 - beta, delta: q - beta}
+GROWING_CLASS = {qbar: 1 - q, betabar: 1 - beta, delta: q - beta,
+                 ell_q: sp.log(q), ell_qbar: sp.log(1 - q), ell_beta: sp.log(beta),
+                 ell_low: sp.log(c_low), cbar_low: 1 - c_low, gamma_low: c_low - q}
 """Relations between the growing-class symbols (applied before every identity check)."""
 
 # --- the model (derivations/model.md, two classes) ---------------------------------------
@@ -108,6 +135,33 @@ COLLAPSE_HEADROOM_TEACHER = log1p((c - q) / q)
 
 COLLAPSE_HEADROOM_FLOOR = log1p((c - c_low) / c_low)
 """log(c / c_low): clipped-drift headroom when q < c_low."""
+
+# --- the same closed forms over the whole float64 domain (see "Float64 domain") ----------
+SOFTPLUS_SMALL = log1p(sp.exp(z))
+"""log(1 + e^z), evaluated as written where e^z does not overflow."""
+
+SOFTPLUS_LARGE = z + log1p(sp.exp(-z))
+"""log(1 + e^z) for large z: no e^z formed; equal to SOFTPLUS_SMALL (identity)."""
+
+LOG_RATE_RATIO = sp.log(delta) - ell_beta - ell_qbar
+"""log(delta / (beta qbar)): the rate is D = log(1 + e^z) at this z (for D when beta qbar
+underflows or delta / (beta qbar) overflows)."""
+
+LOG_SHRINKING_RATIO = sp.log(c - 1) - ell_q
+"""log((c - 1)/q): kappa_shrinking = log(1 + e^z) at this z (for (c - 1)/q past 2^1000)."""
+
+LOG_GROWING_RATIO = sp.log(cbar_low) - sp.log(gamma_low)
+"""log((1 - c_low)/(c_low - q)): kappa_growing = log(1 + e^z) at this z."""
+
+HEADROOM_GROWING_MARGIN = log1p(cbar_low / gamma_low)
+"""kappa_growing from the floor's margins 1 - c_low and c_low - q, each formed without
+cancellation (for the default floor c_low = 1/c: c - 1 and 1 - c q, the same ratio)."""
+
+COLLAPSE_LOG_TEACHER = sp.log(c) - ell_q
+"""log(c / q) as a sum of two non-negative terms (no (c - q)/q, which overflows for tiny q)."""
+
+COLLAPSE_LOG_FLOOR = sp.log(c) - ell_low
+"""log(c / c_low), with ell_low = -log c for the default floor (no 1/c formed)."""
 
 LOGIT_FIXED_POINT = sp.log(b) - sp.log(1 - b) + lam * ((sp.log(p) - sp.log(1 - p)) - (
     sp.log(b) - sp.log(1 - b)))
@@ -241,8 +295,9 @@ class Identity:
 
 
 # Odds parametrisation with every factor manifestly positive, so that ``force=True`` log
-# expansion is legitimate: probabilities t = T/(1+T), caps c = 1 + C, floors in [0, q).
-_odds = sp.symbols("P B Q Beta C L", positive=True)
+# expansion is legitimate: probabilities t = T/(1+T), caps c = 1 + C, floors in [0, q); U
+# parametrises q in (beta, 1) where log(q - beta) appears.
+_odds = sp.symbols("P B Q Beta C L U", positive=True)
 _POSITIVE_DOMAIN = {
     p: _odds[0] / (1 + _odds[0]), b: _odds[1] / (1 + _odds[1]),
     q: _odds[2] / (1 + _odds[2]), beta: _odds[3] / (1 + _odds[3]),
@@ -257,6 +312,17 @@ def identities() -> list[Identity]:
     clipped = derive_clipped_fixed_point()
     col = derive_collapse()
     sig = 1 / (1 + sp.exp(-LOGIT_FIXED_POINT))
+    floor_binds = ((c_low, q + (1 - q) * _odds[5] / (1 + _odds[5])),)  # q < c_low
+    default_floor_binds = ((q, 1 / (c * (1 + _odds[5]))),)  # q < 1/c
+    ahead = ((q, beta + (1 - beta) * _odds[6] / (1 + _odds[6])),)  # delta = q - beta > 0
+
+    def big(z_: sp.Expr) -> sp.Expr:
+        return SOFTPLUS_LARGE.subs(z, z_)
+
+    def lam(head: sp.Expr) -> sp.Expr:
+        return THRESHOLD.subs({kappa: head, rate: RATE})
+
+    default = {cbar_low: c - 1, gamma_low: 1 - c * q, ell_low: -sp.log(c)}  # both margins x c
     return [
         Identity("rate", logit(q) - logit(beta), RATE),
         Identity("argmax of objective", fp["argmax"], sig),
@@ -265,8 +331,7 @@ def identities() -> list[Identity]:
         Identity("lambda* shrinking", thr["shrinking"],
                  THRESHOLD.subs({kappa: HEADROOM_SHRINKING, rate: RATE})),
         Identity("lambda* growing", thr["growing"],
-                 THRESHOLD.subs({kappa: HEADROOM_GROWING, rate: RATE}),
-                 domain=((c_low, q + (1 - q) * _odds[5] / (1 + _odds[5])),)),
+                 THRESHOLD.subs({kappa: HEADROOM_GROWING, rate: RATE}), domain=floor_binds),
         Identity("clipped shrinking", clipped["shrinking"], CLIPPED_SHRINKING_GROWING_MASS),
         Identity("clipped shrinking complement", 1 - clipped["shrinking"],
                  CLIPPED_SHRINKING_SHRINKING_MASS),
@@ -277,6 +342,25 @@ def identities() -> list[Identity]:
         Identity("lambda_collapse floor", col["floor"], 1 + COLLAPSE_HEADROOM_FLOOR / rate),
         Identity("paper Eq. 4", LAMBDA_STAR_PAPER_EQ4,
                  lambda_star_expr("sharpening", "tail")),
+        # the float64-domain forms the code evaluates
+        Identity("softplus large", SOFTPLUS_SMALL, SOFTPLUS_LARGE),
+        Identity("rate, log form", logit(q) - logit(beta), big(LOG_RATE_RATIO), domain=ahead),
+        Identity("rate, log form small", logit(q) - logit(beta),
+                 SOFTPLUS_SMALL.subs(z, LOG_RATE_RATIO), domain=ahead),
+        Identity("lambda* shrinking, log form", thr["shrinking"], lam(big(LOG_SHRINKING_RATIO))),
+        Identity("lambda* growing, margins", thr["growing"], lam(HEADROOM_GROWING_MARGIN),
+                 domain=floor_binds),
+        Identity("lambda* growing, log form", thr["growing"], lam(big(LOG_GROWING_RATIO)),
+                 domain=floor_binds),
+        Identity("lambda* growing, default floor", thr["growing"].subs(c_low, 1 / c),
+                 lam(HEADROOM_GROWING_MARGIN.subs(default)), domain=default_floor_binds),
+        Identity("lambda* growing, default floor, log form", thr["growing"].subs(c_low, 1 / c),
+                 lam(big(LOG_GROWING_RATIO.subs(default))), domain=default_floor_binds),
+        Identity("lambda_collapse teacher, log form", col["teacher"],
+                 1 + COLLAPSE_LOG_TEACHER / rate),
+        Identity("lambda_collapse floor, log form", col["floor"], 1 + COLLAPSE_LOG_FLOOR / rate),
+        Identity("lambda_collapse floor, default floor", col["floor"].subs(c_low, 1 / c),
+                 1 + COLLAPSE_LOG_FLOOR.subs(default) / rate),
     ]
 
 
