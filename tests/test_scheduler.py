@@ -1,6 +1,7 @@
-"""LambdaScheduler in closed loop with the clipped Bernoulli dynamics, written from THEORY.md.
+"""LambdaScheduler in closed loop with the clipped Bernoulli dynamics, written from
+derivations/model.md.
 
-The dynamics here are the THEORY definitions only (clipped advantage, drift g = A(M) - A(T),
+The dynamics here are the model's definitions only (clipped advantage, drift g = A(M) - A(T),
 natural-gradient Euler steps theta += eta g, which share the fixed points of the SGD clock);
 no closed form of ``cliff`` is used to decide whether a run kept the contract or stayed in
 the clip-safe region: that is read off the simulated state, as the IS ratios of both classes.
