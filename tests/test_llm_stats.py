@@ -458,6 +458,10 @@ def test_budget_extension_needs_the_same_runs() -> None:
     b = _sweep(1.3, rng, lam=np.r_[1.0, np.linspace(1.1, 1.5, 8)])
     r = budget_extension_test(a, b, 0.05, rng=0, gate_passed=True)
     assert r.verdict is Verdict.VOID and "same runs" in r.reasons[0]
+    few = _sweep(1.3, rng, seeds=2)
+    r = budget_extension_test(few, few, 0.05, rng=0, gate_passed=True,
+                              config=OnsetTestConfig(n_boot=100))
+    assert r.verdict is Verdict.VOID and "at_T: 2 seeds < min_seeds = 3" in r.reasons
 
 
 def test_clip_cross_on_its_own_grid() -> None:

@@ -298,13 +298,14 @@ def _as_predictor(predicted: float | ShiftPredictor) -> ShiftPredictor:
     return constant
 
 
-def _shift_test(first: Sweep, second: Sweep, predicted: float | ShiftPredictor, sign: float,
-                definition: str, cfg: OnsetTestConfig, rng: np.random.Generator | int,
+def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
+                predicted: float | ShiftPredictor, sign: float, definition: str,
+                cfg: OnsetTestConfig, rng: np.random.Generator | int,
                 gate_passed: bool) -> ShiftTestResult:
     """Shift ``sign * (onset(second) - onset(first))`` against ``predicted(onset(first))``."""
     predict = _as_predictor(predicted)
     reasons = [] if gate_passed else ["the warm-start gate failed"]
-    reasons += _design_problems(first, cfg, "first") + _design_problems(second, cfg, "second")
+    reasons += _design_problems(first, cfg, names[0]) + _design_problems(second, cfg, names[1])
     lam1, lam2 = np.asarray(first.lambdas), np.asarray(second.lambdas)
     o1 = float(onset(lam1, first.pooled_rates, cfg.fraction))
     o2 = float(onset(lam2, second.pooled_rates, cfg.fraction))
@@ -393,7 +394,8 @@ def budget_extension_test(at_T: Sweep, at_2T: Sweep, predicted_shift: float | Sh
             f"at_T and at_2T must be the same runs (same grid and shape), got grids "
             f"{at_T.lambdas} and {at_2T.lambdas}, shapes {at_T.indicators.shape} and "
             f"{at_2T.indicators.shape}"], definition)
-    return _shift_test(at_T, at_2T, predicted_shift, -1.0, definition, cfg, rng, gate_passed)
+    return _shift_test(at_T, at_2T, ("at_T", "at_2T"), predicted_shift, -1.0, definition, cfg,
+                       rng, gate_passed)
 
 
 def clip_cross_test(at_c: Sweep, at_c_new: Sweep, predicted_shift: float | ShiftPredictor, *,
@@ -431,7 +433,8 @@ def clip_cross_test(at_c: Sweep, at_c_new: Sweep, predicted_shift: float | Shift
         return _void_shift(cfg, [
             f"at_c and at_c_new must share seeds and prompts, got shapes "
             f"{at_c.indicators.shape} and {at_c_new.indicators.shape}"], definition)
-    return _shift_test(at_c, at_c_new, predicted_shift, 1.0, definition, cfg, rng, gate_passed)
+    return _shift_test(at_c, at_c_new, ("at_c", "at_c_new"), predicted_shift, 1.0, definition,
+                       cfg, rng, gate_passed)
 
 
 def _void_shift(cfg: OnsetTestConfig, reasons: list[str], definition: str) -> ShiftTestResult:
