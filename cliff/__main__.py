@@ -67,6 +67,9 @@ def _calibrate_parser(sub: Any) -> None:
     group.add_argument("--schema", help="JSON schema file of the answer")
     group.add_argument("--grammar", help="Lark grammar file of the answer (llguidance dialect)")
     group.add_argument("--regex", help="regular expression the whole answer matches")
+    k.add_argument("--json-labels", action="store_true",
+                   help="with --grammar or --regex: the answers are JSON, label positions by "
+                        "JSONPath (a schema always is)")
     k.add_argument("--c", type=float, required=True,
                    help="IS clip strength: cap on the teacher/student ratio, > 1 (paper: 5)")
     k.add_argument("--c-low", type=float, default=None,
@@ -100,7 +103,8 @@ def _calibrate(args: argparse.Namespace) -> str:
         same_tokenizer,
     )
 
-    contract = read_contract(schema=args.schema, grammar=args.grammar, regex=args.regex)
+    contract = read_contract(schema=args.schema, grammar=args.grammar, regex=args.regex,
+                             json_labels=args.json_labels)
     prompts = read_prompts(args.prompts)
     tokenizer = load_tokenizer(args.reference, "--reference")
     same_tokenizer(load_tokenizer(args.teacher, "--teacher"), tokenizer)

@@ -46,11 +46,15 @@ class Contract:
         The schema (as JSON text), grammar or pattern as given.
     grammar : str
         The engine's grammar (a Lark grammar with ``no_forcing`` set).
+    json_labels : bool
+        Whether the answers are JSON texts, labelled by JSONPath (:mod:`cliff._labels`);
+        otherwise a position is labelled by the bytes the contract allows next.
     """
 
     kind: Kind
     source: str
     grammar: str
+    json_labels: bool = True
 
     @classmethod
     def json_schema(cls, schema: dict[str, Any] | str) -> Contract:
@@ -71,22 +75,26 @@ class Contract:
         return cls._checked("json_schema", text, f"start: %json {json.dumps(parsed)}")
 
     @classmethod
-    def lark(cls, grammar: str) -> Contract:
-        """Texts of a Lark grammar (llguidance's dialect; ``start`` is the start rule)."""
+    def lark(cls, grammar: str, *, json_labels: bool = False) -> Contract:
+        """Texts of a Lark grammar (llguidance's dialect; ``start`` is the start rule).
+
+        ``json_labels``: the grammar's texts are JSON, label positions by JSONPath.  The
+        grammar's own ``%llguidance {...}`` options are kept, with ``no_forcing`` set.
+        """
         body, options = _options(grammar)
-        return cls._checked("lark", grammar, body, options)
+        return cls._checked("lark", grammar, body, options, json_labels)
 
     @classmethod
-    def regex(cls, pattern: str) -> Contract:
+    def regex(cls, pattern: str, *, json_labels: bool = False) -> Contract:
         """Texts that match a regular expression in full (Rust ``regex`` syntax)."""
         import llguidance
 
-        return cls._checked("regex", pattern,
-                            f"start: /{llguidance.regex_to_lark(pattern, 'd')}/")
+        return cls._checked("regex", pattern, f"start: /{llguidance.regex_to_lark(pattern, 'd')}/",
+                            None, json_labels)
 
     @classmethod
     def _checked(cls, kind: Kind, source: str, body: str,
-                 options: dict[str, Any] | None = None) -> Contract:
+                 options: dict[str, Any] | None = None, json_labels: bool = True) -> Contract:
         import llguidance
 
         header = f"%llguidance {json.dumps({**(options or {}), 'no_forcing': True})}\n"
@@ -94,7 +102,7 @@ class Contract:
         error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
         if error:
             raise ValueError(_refusal(kind, messages[0] if messages else "unknown error"))
-        return cls(kind, source, grammar)
+        return cls(kind, source, grammar, json_labels)
 
     def compile(self, tokenizer: Any, vocab_size: int, stop_ids: Sequence[int]) -> Walker:
         """A :class:`Walker` of this contract for ``tokenizer``'s tokens.
@@ -290,7 +298,7 @@ class Walker:
 
         n = len(rollouts)
         matchers = self._matcher_pool(n)
-        cursors = [JsonCursor() for _ in range(n)]
+        cursors = [JsonCursor() if self.contract.json_labels else None for _ in range(n)]
         status = ["open"] * n
         entered = np.zeros(n, dtype=bool)
         alive = [i for i in range(n) if len(rollouts[i])]
@@ -320,7 +328,9 @@ class Walker:
                 consume_token_par(self._executor,
                                   [(matchers[i], int(rollouts[i][step])) for i in go])
             for i in go:
-                cursors[i].feed(self.texts[int(rollouts[i][step])])
+                cursor = cursors[i]
+                if cursor is not None:
+                    cursor.feed(self.texts[int(rollouts[i][step])])
             step += 1
             alive = [i for i in go if step < len(rollouts[i])]
         order = np.lexsort((np.array(steps), np.array(rows)))  # rollout by rollout

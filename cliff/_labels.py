@@ -3,7 +3,8 @@ r"""Position labels: which part of the output format a position of an answer is.
 A label is ``"<where> <kind>"``, a function of the answer's prefix and of what the contract
 allows next, so that positions with the same structural role pool together:
 
-* JSON answers (every JSON-schema contract, and grammars or regexes whose text is JSON):
+* JSON answers (every JSON-schema contract, and grammars or regexes made with
+  ``json_labels=True``; a prefix that stops being JSON falls back to the next rule):
   ``where`` is the JSONPath of the value the position belongs to (``$``, ``$.ranking``,
   ``$.ranking[3]``, ``$["a key"]``) and ``kind`` one of
 
@@ -23,7 +24,7 @@ allows next, so that positions with the same structural role pool together:
   ``comma`` / ``close`` positions carry the path of their container (all separators of an
   array pool), and a number that the contract allows to go no further (no digit, ``.``,
   ``e`` may follow) is labelled as the ``comma`` / ``close`` position it already is.
-* Other answers: ``next <chars>``, the bytes the contract allows next (``next [0-9]``,
+* Other contracts: ``next <chars>``, the bytes the contract allows next (``next [0-9]``,
   ``next '-'``, ``next <stop>``), read from the single-byte tokens of the vocabulary; where
   the vocabulary has none, ``token <t>``, the position's index in the answer.
 

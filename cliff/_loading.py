@@ -94,14 +94,15 @@ def read_prompts(path: str | os.PathLike[str], argument: str = "--prompts") -> l
 
 
 def read_contract(*, schema: str | None = None, grammar: str | None = None,
-                  regex: str | None = None) -> Contract:
-    """The contract from exactly one of a JSON-schema file, a Lark-grammar file, a regex."""
+                  regex: str | None = None, json_labels: bool = False) -> Contract:
+    """The contract from exactly one of a JSON-schema file, a Lark-grammar file, a regex
+    (``json_labels``: the grammar's or regex's texts are JSON, label them by JSONPath)."""
     given = [k for k, v in (("schema", schema), ("grammar", grammar), ("regex", regex))
              if v is not None]
     if len(given) != 1:
         raise ValueError(f"give exactly one of --schema, --grammar, --regex, got {given}")
     if regex is not None:
-        return Contract.regex(regex)
+        return Contract.regex(regex, json_labels=json_labels)
     path = Path(schema if schema is not None else str(grammar))
     argument = "--schema" if schema is not None else "--grammar"
     if not path.is_file():
@@ -113,6 +114,8 @@ def read_contract(*, schema: str | None = None, grammar: str | None = None,
         except json.JSONDecodeError as err:
             raise ValueError(f"--schema: {str(path)!r} is not JSON ({err})") from None
     try:
-        return Contract.json_schema(text) if schema is not None else Contract.lark(text)
+        if schema is not None:
+            return Contract.json_schema(text)
+        return Contract.lark(text, json_labels=json_labels)
     except ValueError as err:
         raise ValueError(f"{argument} {str(path)!r}: {err}") from None

@@ -156,7 +156,7 @@ def contract(k: int) -> Any:
     """The answer contract of :func:`contract_grammar`, for :func:`cliff.calibrate`."""
     import cliff
 
-    return cliff.Contract.lark(contract_grammar(k))
+    return cliff.Contract.lark(contract_grammar(k), json_labels=True)
 
 
 _TYPES = {"$ value": "open", "$ comma": "sep", "$ close": "close", "$ end": "end"}
