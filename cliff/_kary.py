@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from cliff import _checks
+from cliff._bernoulli import _product_minus
 from cliff.symbolic import kary as S
 
 __all__ = ["KaryResult", "solve_kary", "solve_kary_log", "kary_fixed_point", "aggregate",
@@ -38,7 +39,16 @@ SUM_TOL = 1e-6
 """Largest accepted ``|sum_k pi_k - 1|``; inside it a distribution is renormalised."""
 
 _TIE = 1e-12
-"""Log-ratios within ``_TIE * (1 + max |log-prob|)`` of each other are one class (ties)."""
+"""A split is *calibrated* (:func:`reduction`) when its log-ratio spreads are within
+``_TIE * (1 + max |log-prob|)``."""
+
+_TIE_ULPS = 16.0
+"""Classes whose log-ratios ``l_j``, ``l_k`` differ by at most ``_TIE_ULPS`` ulps of
+``|l_j| + |l_k|`` are tied (one class): each log-ratio is computed to a few ulps of itself
+(:func:`_log_ratio`), so only classes with equal ratios can fall inside.  A row is neutral
+when every class ties with the smallest."""
+
+_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def _lambdify(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Any:
@@ -46,14 +56,21 @@ def _lambdify(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Any:
 
 
 _tangent_root = _lambdify((S.L, S.H0, S.H1), S.TANGENT_ROOT)
-_floor_upper = _lambdify((S.L, S.T_top, S.gap), S.FLOOR_UPPER_BRACKET)
+_floor_level_near = _lambdify((S.cbar_low, S.T_rest), S.FLOOR_LEVEL_NEAR)
+_floor_level_far = _lambdify((S.gamma_low, S.T_rest), S.FLOOR_LEVEL_FAR)
+_floor_upper = _lambdify((S.L_rest, S.gap), S.FLOOR_UPPER_BRACKET)
 _spread_collapse = _lambdify((S.c, S.c_low, S.spread), S.SPREAD_COLLAPSE)
+_spread_collapse_default = _lambdify((S.c, S.spread), S.SPREAD_COLLAPSE_DEFAULT)
 _reduction_bound = _lambdify((S.y_agg, S.sigma, S.q, S.rate), S.REDUCTION_BOUND)
 
 KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
     "tangent_root": ((S.L, S.H0, S.H1), S.TANGENT_ROOT, _tangent_root),
-    "floor_upper": ((S.L, S.T_top, S.gap), S.FLOOR_UPPER_BRACKET, _floor_upper),
+    "floor_level_near": ((S.cbar_low, S.T_rest), S.FLOOR_LEVEL_NEAR, _floor_level_near),
+    "floor_level_far": ((S.gamma_low, S.T_rest), S.FLOOR_LEVEL_FAR, _floor_level_far),
+    "floor_upper": ((S.L_rest, S.gap), S.FLOOR_UPPER_BRACKET, _floor_upper),
     "spread_collapse": ((S.c, S.c_low, S.spread), S.SPREAD_COLLAPSE, _spread_collapse),
+    "spread_collapse_default": ((S.c, S.spread), S.SPREAD_COLLAPSE_DEFAULT,
+                                _spread_collapse_default),
     "reduction_bound": ((S.y_agg, S.sigma, S.q, S.rate), S.REDUCTION_BOUND, _reduction_bound),
 }
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
@@ -62,8 +79,9 @@ _SIDES = np.array(["none", "cap", "floor"])
 
 
 # --- input checks -----------------------------------------------------------------------
-def _as_log_dist(name: str, value: ArrayLike) -> FloatArray:
-    """Log of a ``[..., K]`` distribution, renormalised inside :data:`SUM_TOL`."""
+def _as_dist(name: str, value: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """A ``[..., K]`` distribution renormalised inside :data:`SUM_TOL`: ``(as given,
+    probabilities, log-probabilities)`` (an exactly normalised input comes back unchanged)."""
     arr = _checks.as_float_array(name, value)
     if arr.ndim < 1 or arr.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., K] with K >= 2 classes, got shape "
@@ -79,11 +97,17 @@ def _as_log_dist(name: str, value: ArrayLike) -> FloatArray:
         i = tuple(int(j) for j in np.argwhere(off)[0])
         raise ValueError(f"{name} must sum to 1 over its last axis within {SUM_TOL:g}; the "
                          f"distribution at {i if i else 'index ()'} sums to {total[i]!r}")
-    return np.log(arr) - np.log(total)[..., None]
+    return arr, arr / total[..., None], np.log(arr) - np.log(total)[..., None]
 
 
-def _check_log_dist(name: str, log_p: FloatArray) -> FloatArray:
-    log_p = _checks.as_float_array(name, log_p)
+def _as_log_dist(name: str, value: ArrayLike) -> FloatArray:
+    """Log of a ``[..., K]`` distribution, renormalised inside :data:`SUM_TOL`."""
+    return _as_dist(name, value)[2]
+
+
+def _check_log_dist(name: str, value: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """``(log-probabilities as given, normalised log-probabilities)``."""
+    log_p = _checks.as_float_array(name, value)
     if log_p.ndim < 1 or log_p.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., K] with K >= 2, got {log_p.shape}")
     if not np.isfinite(log_p).all():
@@ -92,11 +116,27 @@ def _check_log_dist(name: str, log_p: FloatArray) -> FloatArray:
     if np.abs(norm).max(initial=0.0) > SUM_TOL:
         raise ValueError(f"{name} must be normalised within {SUM_TOL:g}; a log normaliser is "
                          f"{float(norm.flat[np.argmax(np.abs(norm))])!r}")
-    return log_p - norm[..., None]
+    return log_p, log_p - norm[..., None]
+
+
+def _log_ratio(t: FloatArray, r: FloatArray) -> FloatArray:
+    """``log(t / r)`` elementwise, to a few ulps of itself: ``log1p((t - r)/r)`` where
+    ``t/r`` is in (1/2, 2) (``t - r`` exact), ``log(t/r)`` where the quotient is a normal
+    float, ``log t - log r`` where it would overflow or underflow."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        x = t / r
+        out = np.log(x)
+    near = np.nonzero((x > 0.5) & (x < 2.0))
+    out[near] = np.log1p((t[near] - r[near]) / r[near])
+    far = np.nonzero(~((x >= _NORMAL) & (x <= 1.0 / _NORMAL)))
+    out[far] = np.log(t[far]) - np.log(r[far])
+    return out
 
 
 def _caps(c: ArrayLike, c_low: ArrayLike | None, shape: tuple[int, ...]) -> tuple[
         FloatArray, FloatArray]:
+    """``(c, c_low)`` broadcast to the batch; the default ``c_low`` is the float ``1/c``
+    (reported; the thresholds take ``1/c`` exactly)."""
     c_ = _checks.check_cap("c", c)
     cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
     c_, cl_ = _checks.broadcast(c=c_, c_low=cl_)
@@ -124,8 +164,18 @@ def _H(log_w: FloatArray, a: FloatArray, y: FloatArray) -> tuple[FloatArray, Flo
     slope = np.einsum("nk,nk->n", e, a) / total
     near = np.abs(h) < 0.5  # near y = 0 the log1p form keeps the relative precision
     if near.any():
-        yn = np.minimum(ya[near], 700.0)
-        h[near] = np.log1p(np.einsum("nk,nk->n", np.exp(log_w[near]), np.expm1(yn)))
+        lw, yn = log_w[near], ya[near]
+        # each term w_k expm1(y a_k) to its own relative precision: as written, or as
+        # sign * exp(log w_k + log|expm1(y a_k)|) where w_k is subnormal or e^{y a_k} overflows
+        tiny = (lw < -600.0) | (yn > 600.0)
+        with np.errstate(over="ignore"):
+            term = np.exp(lw) * np.expm1(np.minimum(yn, 600.0))
+        if tiny.any():
+            lt, yt = lw[tiny], yn[tiny]
+            with np.errstate(divide="ignore"):  # y a_k = 0: a zero term
+                log_abs = np.maximum(yt, 0.0) + np.log(-np.expm1(-np.abs(yt)))
+            term[tiny] = np.sign(yt) * np.exp(lt + log_abs)
+        h[near] = np.log1p(term.sum(axis=-1))
     return h, slope
 
 
@@ -204,20 +254,38 @@ class KaryResult:
     binding_mask: BoolArray
 
 
-def _thresholds(log_t: FloatArray, log_r: FloatArray, c: FloatArray, c_low: FloatArray
-                ) -> tuple[FloatArray, FloatArray, NDArray[np.int64], NDArray[np.int64],
-                           BoolArray]:
-    """Flat [N, K] core: lambda*, lambda_collapse, binding index, side code, binding mask."""
+def _upper_bracket(log_w: FloatArray, a: FloatArray, level: FloatArray) -> FloatArray:
+    """A ``y >= 0`` with ``H(y) >= level`` for ``H = log sum_k w_k e^{y a_k}`` (normalised
+    ``w``, every ``a_k >= 0``, ``level > 0``): the smaller of the tangent root at 0
+    (``TANGENT_ROOT``; H lies above its tangents) and, for each class with ``a_k > 0``, the
+    ``y`` at which that class alone reaches the level (``H >= log w_k + y a_k``).  The
+    tangent alone runs to inf when the growing classes' mass is tiny."""
+    _, h1 = _H(log_w, a, np.zeros(len(level)))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        tangent = _tangent_root(level, np.zeros_like(level), h1)
+        alone = np.where(a > 0, (level[:, None] - log_w) / np.where(a > 0, a, 1.0), np.inf)
+    tangent = np.where(np.isfinite(tangent) & (tangent > 0), tangent, np.inf)
+    return np.minimum(tangent, alone.min(axis=-1))
+
+
+def _thresholds(log_t: FloatArray, t: FloatArray, ell: FloatArray, c: FloatArray,
+                c_low: FloatArray, default: bool) -> tuple[
+        FloatArray, FloatArray, NDArray[np.int64], NDArray[np.int64], BoolArray]:
+    """Flat [N, K] core: lambda*, lambda_collapse, binding index, side code, binding mask.
+
+    ``log_t``, ``t``: the normalised teacher; ``ell``: the log-ratios ``log t_k/r_k`` up to
+    a constant per row (it cancels in every difference), each to a few ulps of itself.
+    ``default``: ``c_low`` is ``1/c`` exactly (``log c_low = -log c``, margins from ``c``).
+    """
     n, k = log_t.shape
-    ell = log_t - log_r  # (N, K)
-    scale = 1.0 + np.maximum(np.abs(log_t), np.abs(log_r)).max(axis=-1)
-    tie = _TIE * scale
     lo_ell, hi_ell = ell.min(axis=-1), ell.max(axis=-1)
     spread = hi_ell - lo_ell
-    neutral = spread <= tie
     d = ell - lo_ell[:, None]  # >= 0, zero on the cap-binding classes
     e = hi_ell[:, None] - ell  # >= 0, zero on the floor-binding classes
-    is_min, is_max = d <= tie[:, None], e <= tie[:, None]
+    ulp = _TIE_ULPS * np.finfo(np.float64).eps
+    is_min = d <= ulp * (np.abs(ell) + np.abs(lo_ell)[:, None])
+    is_max = e <= ulp * (np.abs(ell) + np.abs(hi_ell)[:, None])
+    neutral = is_min.all(axis=-1)
     d, e = np.where(is_min, 0.0, d), np.where(is_max, 0.0, e)
     live = ~neutral
     log_c, zero = np.log(c), np.zeros(n)
@@ -227,44 +295,61 @@ def _thresholds(log_t: FloatArray, log_r: FloatArray, c: FloatArray, c_low: Floa
     y_cap = inf.copy()
     if live.any():
         lt, dd, L = log_t[live], d[live], log_c[live]
-        _, h1 = _H(lt, dd, zero[live])
-        pos = _tangent_root(L, np.zeros_like(L), h1)
-        y_cap[live] = _convex_root(lt, dd, L, pos, zero[live])
+        y_cap[live] = _convex_root(lt, dd, L, _upper_bracket(lt, dd, L), zero[live])
 
-    # floor: log sum_k t_k e^{-y e_k} = log c_low, decreasing, reachable iff t(top) < c_low.
-    with np.errstate(divide="ignore"):
-        log_top = logsumexp(np.where(is_max, log_t, -np.inf), axis=-1)
-        log_cl = np.log(c_low)
-    fl = live & (log_top < log_cl)
+    # floor: t(top) + sum_{rest} t_k e^{-y e_k} = c_low, reachable iff t(top) < c_low, solved
+    # over the rest: log sum_{rest} (t_k / t(rest)) e^{-y e_k} = log((c_low - t(top))/t(rest)),
+    # whose level keeps its digits both as c_low -> 1 and as c_low -> t(top).
+    top, rest = (t * is_max).sum(axis=-1), (t * ~is_max).sum(axis=-1)
+    if default:  # both margins times c: 1 - c t(top) = c t(rest) - (c - 1)
+        gap = np.where(top < 0.5, -_product_minus(c, np.minimum(top, 0.5), 1.0),
+                       _product_minus(c, rest, c - 1.0))
+    else:  # c_low - t(top) = t(rest) - (1 - c_low), one of the two forms exact
+        gap = np.where(top < 0.5, c_low - top, rest - (1.0 - c_low))
+    fl = live & (gap > 0)
     y_floor = inf.copy()
     if fl.any():
-        lt, ee, L = log_t[fl], -e[fl], log_cl[fl]
-        gap = np.where(is_max[fl], np.inf, e[fl]).min(axis=-1)
+        tr, g = rest[fl], gap[fl]
+        cbar = (c[fl] - 1.0) / c[fl] if default else 1.0 - c_low[fl]
+        scale = c[fl] if default else 1.0
+        near = cbar <= 0.5 * tr
+        level = np.where(near, _floor_level_near(np.minimum(cbar, 0.5 * tr), tr),
+                         _floor_level_far(g, tr * scale))
+        lw = np.where(is_max[fl], -np.inf, log_t[fl])
+        lw = lw - logsumexp(lw, axis=-1)[:, None]  # weights within the classes below the top
+        ee = e[fl]
+        gmin = np.where(is_max[fl], np.inf, ee).min(axis=-1)
         # twice the closed-form bound: still an upper bracket, robust to its rounding
-        neg = 2.0 * _floor_upper(L, np.exp(log_top[fl]), gap)
-        y_floor[fl] = _convex_root(lt, ee, L, zero[fl], neg)
+        neg = 2.0 * _floor_upper(level, gmin)
+        y_floor[fl] = _convex_root(lw, -ee, level, zero[fl], neg)
 
     # collapse: the classes above the minimum, log sum_{d>0} t_k e^{y d_k} = log c; or the
-    # ratio spread exceeding log(c / c_low) (derivations/model.md, "K-ary extension";
-    # derivations/notes/kary.md).
+    # ratio spread exceeding log(c / c_low) (THEORY item 8, derivations/notes/kary.md).
     y_col = inf.copy()
     if live.any():
         lt = np.where(is_min, -np.inf, log_t)[live]
-        h0 = logsumexp(lt, axis=-1)  # log(1 - t(min classes)) < 0
-        lt = lt - h0[:, None]
+        lt = lt - logsumexp(lt, axis=-1)[:, None]  # weights within the classes above
+        # log(1 - t(min classes)) < 0 from the smaller of the two masses, so that the level
+        # log c - log(1 - t(min)) keeps its relative precision when both terms are tiny
+        t_min, t_up = (t * is_min).sum(axis=-1)[live], (t * ~is_min).sum(axis=-1)[live]
+        h0 = np.where(t_min < 0.5, np.log1p(-np.minimum(t_min, 0.5)), np.log(t_up))
         dd, L = d[live], log_c[live] - h0
-        _, h1 = _H(lt, dd, zero[live])
-        pos = _tangent_root(L, np.zeros_like(L), h1)
-        y_col[live] = _convex_root(lt, dd, L, pos, zero[live])
+        y_col[live] = _convex_root(lt, dd, L, _upper_bracket(lt, dd, L), zero[live])
     with np.errstate(divide="ignore"):
-        y_spread = np.where(live, _spread_collapse(c, c_low, np.where(live, spread, 1.0)), inf)
+        s_live = np.where(live, spread, 1.0)
+        y_spread = np.where(live, _spread_collapse_default(c, s_live) if default else
+                            _spread_collapse(c, c_low, s_live), inf)
     y_col = np.minimum(y_col, y_spread)
 
     floor_first = y_floor < y_cap
     side = np.where(neutral, 0, np.where(floor_first, 2, 1))
     mask = np.where(floor_first[:, None], is_max, is_min) & live[:, None]
     binding = np.where(live, np.argmax(mask, axis=-1), -1)
-    return 1.0 + np.minimum(y_cap, y_floor), 1.0 + y_col, binding, side, mask
+    # lambda* <= lambda_collapse holds exactly (the cap's sum contains the collapse's; at the
+    # spread's root max/min ratio is c / c_low, so a side has exited); the roots, each to a
+    # few ulps, can cross only by rounding where the window is thin
+    y_star = np.minimum(np.minimum(y_cap, y_floor), y_col)
+    return 1.0 + y_star, 1.0 + y_col, binding, side, mask
 
 
 def _finish(shape: tuple[int, ...], k: int, out: tuple[Any, ...]) -> KaryResult:
@@ -282,14 +367,17 @@ def _finish(shape: tuple[int, ...], k: int, out: tuple[Any, ...]) -> KaryResult:
 def solve_kary_log(log_teacher: ArrayLike, log_reference: ArrayLike, c: ArrayLike, *,
                    c_low: ArrayLike | None = None) -> KaryResult:
     """:func:`solve_kary` from log-probabilities (keeps tail masses below 1e-16 exact)."""
-    lt = _check_log_dist("log_teacher", np.asarray(log_teacher, dtype=np.float64))
-    lr = _check_log_dist("log_reference", np.asarray(log_reference, dtype=np.float64))
-    if lt.shape != lr.shape:
+    raw_t, lt = _check_log_dist("log_teacher", log_teacher)
+    raw_r, _ = _check_log_dist("log_reference", log_reference)
+    if lt.shape != raw_r.shape:
         raise ValueError(f"log_teacher and log_reference must have the same shape [..., K], "
-                         f"got {lt.shape} and {lr.shape}")
+                         f"got {lt.shape} and {raw_r.shape}")
     shape, k = lt.shape[:-1], lt.shape[-1]
     c_, cl_ = _caps(c, c_low, shape)
-    out = _thresholds(lt.reshape(-1, k), lr.reshape(-1, k), c_.reshape(-1), cl_.reshape(-1))
+    with np.errstate(invalid="ignore"):  # inf - inf cannot occur: entries are finite
+        ell = raw_t - raw_r  # the normalisers shift every class alike
+    out = _thresholds(lt.reshape(-1, k), np.exp(lt).reshape(-1, k), ell.reshape(-1, k),
+                      c_.reshape(-1), cl_.reshape(-1), c_low is None)
     return _finish(shape, k, out)
 
 
@@ -381,10 +469,14 @@ def solve_kary(teacher_probs: ArrayLike, ref_probs: ArrayLike, c: ArrayLike, *,
     -----
     Both thresholds and the collapse solve ``log sum_k w_k e^{y a_k} = L``, convex in ``y``
     (a log-partition), by a vectorised Newton/chord bracket (:func:`_convex_root`): the
-    tangent at ``y = 0`` (closed form ``cliff.symbolic.kary.TANGENT_ROOT``) starts the end
-    past the root, the chord keeps the other; both stay valid by convexity.  For K = 2 every
-    formula reduces to :func:`cliff.solve`.  Classes whose log-ratios agree within
-    ``1e-12 (1 + max |log prob|)`` are treated as tied.  Derivation:
+    tangent at ``y = 0`` (closed form ``cliff.symbolic.kary.TANGENT_ROOT``), or the point
+    where one class alone reaches the level if that is nearer, starts the end past the root,
+    the chord keeps the other; both stay valid by convexity.  The floor exit is solved over
+    the classes below the top, at the level ``FLOOR_LEVEL_NEAR`` / ``FLOOR_LEVEL_FAR``.
+    For K = 2 every formula reduces to :func:`cliff.solve` (and agrees with it to 1e-12 in
+    ``lambda - 1`` on exactly normalised pairs).  Each ``l_k`` is computed to a few ulps of
+    itself; classes whose ``l_k`` agree within 16 ulps are tied, and only a row whose
+    classes all tie is neutral.  ``lambda* <= lambda_collapse`` on every row.  Derivation:
     ``derivations/notes/kary.md``.
 
     Examples
@@ -402,12 +494,14 @@ def solve_kary(teacher_probs: ArrayLike, ref_probs: ArrayLike, c: ArrayLike, *,
         agg = np.asarray(res.binding_mask)
         full = np.where(agg[..., :1], mask, ~mask) & agg.any(axis=-1, keepdims=True)
         return KaryResult(res.lambda_star, res.lambda_collapse, res.binding, res.side, full)
-    lt = _as_log_dist("teacher_probs", teacher_probs)
-    lr = _as_log_dist("ref_probs", ref_probs)
+    raw_t, t, lt = _as_dist("teacher_probs", teacher_probs)
+    raw_r, _, lr = _as_dist("ref_probs", ref_probs)
     _same_shape(lt, lr)
     shape, k = lt.shape[:-1], lt.shape[-1]
     c_, cl_ = _caps(c, c_low, shape)
-    out = _thresholds(lt.reshape(-1, k), lr.reshape(-1, k), c_.reshape(-1), cl_.reshape(-1))
+    ell = _log_ratio(raw_t, raw_r)  # the normalisers shift every class alike
+    out = _thresholds(lt.reshape(-1, k), t.reshape(-1, k), ell.reshape(-1, k),
+                      c_.reshape(-1), cl_.reshape(-1), c_low is None)
     return _finish(shape, k, out)
 
 

@@ -155,6 +155,8 @@ _DOMAINS = {
     S.c: st.floats(-6.0, 6.0).map(lambda k: 1.0 + 10.0 ** k), S.c_low: st.floats(1e-9, 0.999),
     S.spread: st.floats(1e-6, 50.0), S.y_agg: st.floats(0.0, 100.0),
     S.sigma: st.floats(0.0, 50.0), S.q: st.floats(1e-9, 1.0), S.rate: st.floats(1e-9, 60.0),
+    S.T_rest: st.floats(1e-300, 1.0), S.cbar_low: st.floats(1e-16, 1.0),
+    S.gamma_low: st.floats(1e-320, 1.0), S.L_rest: st.floats(-745.0, -1e-16),
 }
 
 
@@ -168,11 +170,10 @@ def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
         vals = {a: data.draw(_DOMAINS[a], label=str(a)) for a in args}
         if name == "tangent_root":  # the level lies above H(0) (the code passes H0 = 0)
             vals[S.L] = vals[S.H0] + data.draw(st.floats(0.1, 30.0))
-        if name == "floor_upper":  # defined for T_top < e^L
-            vals[S.L] = float(np.log(vals[S.T_top] + data.draw(st.floats(1e-3, 1.0))
-                                     * (1 - vals[S.T_top])))
-            if not np.exp(vals[S.L]) > vals[S.T_top]:
-                continue
+        if name == "floor_level_near":  # used where 1 - c_low <= T_rest / 2
+            vals[S.cbar_low] = vals[S.T_rest] * data.draw(st.floats(1e-16, 0.5))
+        if name == "floor_level_far":  # used where c_low - T_top < T_rest / 2
+            vals[S.gamma_low] = vals[S.T_rest] * data.draw(st.floats(1e-15, 0.5))
         got = float(fn(*[np.float64(vals[a]) for a in args]))
         with mpmath.workdps(60):
             want = float(expr.evalf(60, subs={a: sp.Float(v, 60) for a, v in vals.items()}))

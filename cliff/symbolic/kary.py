@@ -18,13 +18,15 @@ the brackets of the vectorised root finder and the error bound of the Bernoulli 
 from __future__ import annotations
 
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
+from sympy.codegen.cfunctions import log1p
 
 from cliff.symbolic import bernoulli as B
 
 __all__ = [
-    "L", "H0", "H1", "T_top", "gap", "c", "c_low", "spread", "y_agg", "sigma", "q", "rate",
-    "y", "TANGENT_ROOT", "FLOOR_UPPER_BRACKET", "SPREAD_COLLAPSE", "REDUCTION_BOUND",
+    "L", "H0", "H1", "T_top", "T_rest", "L_rest", "gap", "c", "c_low", "cbar_low", "gamma_low",
+    "spread", "y_agg", "sigma", "q", "rate", "y", "TANGENT_ROOT", "FLOOR_LEVEL_NEAR",
+    "FLOOR_LEVEL_FAR", "FLOOR_UPPER_BRACKET", "SPREAD_COLLAPSE", "SPREAD_COLLAPSE_DEFAULT",
+    "REDUCTION_BOUND",
     "derive_fixed_point", "derive_ratio", "derive_brackets", "derive_bernoulli_limit",
     "derive_calibrated", "check_identities",
 ]
@@ -34,9 +36,13 @@ L = sp.Symbol("L", real=True)  # target level of the log-partition (log c or log
 H0 = sp.Symbol("H_0", real=True)  # H(0)
 H1 = sp.Symbol("H_1", real=True)  # H'(0), nonzero
 T_top = sp.Symbol("T_top", positive=True)  # teacher mass of the max-ratio classes
+T_rest = sp.Symbol("T_rest", positive=True)  # teacher mass of the others, 1 - T_top
+L_rest = sp.Symbol("L_rest", negative=True)  # level of the floor equation over the others
 gap = sp.Symbol("g", positive=True)  # gap between the largest and next log-ratio
 c = B.c
 c_low = B.c_low
+cbar_low = B.cbar_low  # 1 - c_low
+gamma_low = B.gamma_low  # c_low - T_top > 0 where the floor is reachable
 spread = sp.Symbol("s", positive=True)  # max l - min l
 y_agg = sp.Symbol("y_agg", nonnegative=True)  # lambda*_aggregated - 1
 sigma = sp.Symbol("sigma", nonnegative=True)  # calibration gap
@@ -48,12 +54,24 @@ y = sp.Symbol("y", nonnegative=True)
 TANGENT_ROOT = (L - H0) / H1
 """Root of the tangent of ``H`` at 0; past the root of the convex ``H = L`` (Newton start)."""
 
-FLOOR_UPPER_BRACKET = -log1p(expm1(L) / (1 - T_top)) / gap
-"""Root of ``log(T_top + (1 - T_top) e^{-y g}) = L``: an upper bracket of the floor exit
-(that function bounds ``log sum_k t_k e^{-y e_k}`` from above); needs ``T_top < e^L``."""
+FLOOR_LEVEL_NEAR = log1p(-cbar_low / T_rest)
+"""The floor exit over the classes below the top, ``log sum_{rest} (t_k / T_rest)
+e^{-y e_k} = L_rest``: its level ``log((c_low - T_top)/T_rest)``, evaluated so that it keeps
+its relative precision as ``c_low -> 1`` (``1 - c_low`` formed without cancellation)."""
+
+FLOOR_LEVEL_FAR = sp.log(gamma_low) - sp.log(T_rest)
+"""The same level from the margin ``c_low - T_top`` (formed without cancellation), for
+``c_low`` near ``T_top`` where the floor equation's level goes to ``-inf``."""
+
+FLOOR_UPPER_BRACKET = -L_rest / gap
+"""Root of ``-y g = L_rest``: an upper bracket of the floor exit (``-y g`` bounds
+``log sum_{rest} (t_k / T_rest) e^{-y e_k}`` from above, ``g`` the smallest ``e_k`` there)."""
 
 SPREAD_COLLAPSE = (sp.log(c) - sp.log(c_low)) / spread
 """``y`` past which no advantage level fits every class: ``y (max l - min l) > log(c/c_low)``."""
+
+SPREAD_COLLAPSE_DEFAULT = 2 * sp.log(c) / spread
+"""``SPREAD_COLLAPSE`` at the default floor ``c_low = 1/c`` (no ``1/c`` formed)."""
 
 REDUCTION_BOUND = y_agg * sigma / (q * rate)
 """Upper bound on ``lambda*_aggregated - lambda*_kary`` (cap side binding in both)."""
@@ -100,11 +118,17 @@ def derive_ratio(k: int = 3) -> sp.Expr:
 
 
 def derive_brackets() -> dict[str, sp.Expr]:
-    """The closed forms, solved from their defining equations."""
+    """The closed forms, solved from their defining equations.
+
+    ``floor level``: the floor exit ``T_top + T_rest W = c_low`` (``W`` the teacher-weighted
+    mean of ``e^{-y e_k}`` over the classes below the top) solved for ``log W``.
+    """
     tangent = sp.solve(sp.Eq(H0 + H1 * y, L), y)[0]
     floor = sp.solve(sp.Eq(sp.exp(L), T_top + (1 - T_top) * sp.exp(-y * gap)), y)[0]
+    w = sp.Symbol("W", positive=True)
+    level = sp.log(sp.solve(sp.Eq(T_top + (1 - T_top) * w, c_low), w)[0])
     spread_y = sp.solve(sp.Eq(y * spread, sp.log(c / c_low)), y)[0]
-    return {"tangent": tangent, "floor": floor, "spread": spread_y}
+    return {"tangent": tangent, "floor": floor, "floor level": level, "spread": spread_y}
 
 
 def derive_bernoulli_limit() -> dict[str, sp.Expr]:
@@ -146,6 +170,11 @@ def derive_calibrated() -> dict[str, sp.Expr]:
     return {"mass_E": simp(pi_e - m_b), "rest_ratio": simp(ratio3 - ratio_rest)}
 
 
+def _simplify_log(expr: sp.Expr, t: sp.Symbol) -> sp.Expr:
+    """``expr`` simplified with ``t`` in (0, 1) written as ``1/(1 + t)`` (positive odds)."""
+    return sp.simplify(sp.expand_log(sp.simplify(expr.subs(t, 1 / (1 + t))), force=True))
+
+
 def check_identities() -> dict[str, sp.Expr]:
     """Residual of every identity (all zero when the derivations hold)."""
     out: dict[str, sp.Expr] = {}
@@ -155,13 +184,21 @@ def check_identities() -> dict[str, sp.Expr]:
     out["ratio"] = derive_ratio()
     br = derive_brackets()
     out["tangent root"] = sp.simplify(br["tangent"] - TANGENT_ROOT)
-    u = sp.Symbol("u", positive=True)  # e^L = T_top + u (1 - T_top), u in (0, 1)
-    on_domain = {L: sp.log(T_top + u * (1 - T_top))}
-    floor_diff = sp.expand_func(br["floor"] - FLOOR_UPPER_BRACKET).rewrite(sp.log)
-    out["floor bracket"] = sp.simplify(
-        floor_diff.subs(on_domain).subs(T_top, 1 / (1 + T_top)))
+    # floor: c_low = e^L = T_top + u (1 - T_top), u in (0, 1), written on positive odds
+    u = sp.Symbol("u", positive=True)
+    on_domain = {c_low: T_top + u / (1 + u) * (1 - T_top)}
+    margins = {cbar_low: 1 - c_low, gamma_low: c_low - T_top, T_rest: 1 - T_top}
+    for key, form in (("near", FLOOR_LEVEL_NEAR), ("far", FLOOR_LEVEL_FAR)):
+        diff = sp.expand_func(br["floor level"] - form.subs(margins)).rewrite(sp.log)
+        out[f"floor level {key}"] = _simplify_log(diff.subs(on_domain), T_top)
+    bracket = FLOOR_UPPER_BRACKET.subs(L_rest, br["floor level"]).subs(c_low, sp.exp(L))
+    diff = sp.expand_func(br["floor"] - bracket).rewrite(sp.log)
+    out["floor bracket"] = _simplify_log(
+        diff.subs(L, sp.log(T_top + u / (1 + u) * (1 - T_top))), T_top)
     out["spread collapse"] = sp.simplify(sp.expand_log(br["spread"] - SPREAD_COLLAPSE,
                                                        force=True))
+    out["spread collapse, default floor"] = sp.simplify(sp.expand_log(
+        br["spread"].subs(c_low, 1 / c) - SPREAD_COLLAPSE_DEFAULT, force=True))
     lim = derive_bernoulli_limit()
     bern = {
         "cap": B.HEADROOM_SHRINKING / rate,
