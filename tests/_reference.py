@@ -154,3 +154,84 @@ def kary_lambda_star(t: Array, r: Array, c: float, cl: float) -> Array:
                 lo = mid
         out[i] = 0.5 * (lo + hi)
     return out
+
+
+# --- 50-digit reference over the whole float64 domain -------------------------------------
+def mp_thresholds(p: float, b: float, c: float, c_low: float | None,
+                  dps: int = 50) -> tuple[object, object, str, float]:
+    """``(lambda*, lambda_collapse, binding, separation)`` of one point, from the definitions
+    alone, in ``dps``-digit arithmetic (mpmath numbers; ``inf`` when ``p == b``).
+    ``binding`` is the class whose ratio leaves ``[c_low, c]`` first and ``separation`` the
+    relative distance in ``lambda - 1`` to the other class's first exit.
+
+    ``c_low=None`` is the default floor *exactly* ``1/c``, not its float64 rounding.
+
+    * The unclipped fixed point is ``theta(u) = logit p + u (logit p - logit b)``,
+      ``u = lambda - 1``.  Each class's ratio ``t/pi`` is monotone in ``theta``, so it meets
+      each clip level ``L`` at one ``theta``, where the class's mass is ``t e^{-L}``; the
+      ``u`` of every such meeting ahead of ``u = 0`` is an exit from the clip-safe region and
+      ``lambda* = 1 +`` the smallest.  The point is checked against the region's definition
+      (every ratio inside ``[c_low, c]`` just before it, one outside just after).
+    * The clipped drift ``g(theta) = A(M) - A(T)`` is non-increasing in ``theta`` and affine
+      in ``u``, so it has a zero in ``(0, 1)`` while ``g(+inf) < 0 < g(-inf)``; the two ends
+      are evaluated at ``theta = -+1e6`` (both ratios clipped or at their limit) and
+      ``lambda_collapse = 1 +`` the ``u`` at which the first end reaches zero.
+    """
+    import mpmath
+    from mpmath import mpf
+
+    with mpmath.workdps(dps):
+        P, B, C = mpf(p), mpf(b), mpf(c)
+        CL = 1 / C if c_low is None else mpf(c_low)
+        if P == B:
+            return mpmath.inf, mpmath.inf, "none", np.inf
+        log_t = {"mode": mpmath.log(P), "tail": mpmath.log1p(-P)}
+        theta_p = log_t["mode"] - log_t["tail"]
+        slope = theta_p - (mpmath.log(B) - mpmath.log1p(-B))  # logit p - logit b
+        log_c = mpmath.log(C)
+        log_cl = mpmath.log(CL) if CL > 0 else -mpmath.inf
+        sign = {"mode": 1, "tail": -1}  # the mode's mass is sigma(theta), the tail's sigma(-theta)
+
+        def log_ratio(cls: str, theta: object) -> object:  # log t - log sigma(+-theta)
+            return log_t[cls] + mpmath.log1p(mpmath.exp(-sign[cls] * theta))
+
+        def inside(u: object) -> bool:
+            theta = theta_p + u * slope
+            return all(log_cl <= log_ratio(k, theta) <= log_c for k in sign)
+
+        exits = []
+        for cls in sign:
+            for level in (log_c, log_cl):
+                log_mass = log_t[cls] - level  # the class's mass where its ratio is at level
+                if not log_mass < 0:
+                    continue  # no mass in (0, 1) puts the ratio there (or no floor at all)
+                logit_mass = log_mass - mpmath.log(-mpmath.expm1(log_mass))
+                u = (sign[cls] * logit_mass - theta_p) / slope
+                if u > 0:
+                    exits.append((u, cls))
+        u_star, binding = min(exits)
+        other = [u for u, k in exits if k != binding]
+        separation = float(min(other) / u_star - 1) if other else np.inf
+        eps = mpmath.mpf(10) ** (20 - dps)  # far below what a float64 result can resolve
+        assert inside(u_star * (1 - eps)) and not inside(u_star * (1 + eps)), (p, b, c, c_low)
+
+        def clipped_drift(theta: object) -> object:  # at lambda = 1; + u slope for lambda
+            a = [min(max(log_ratio(k, theta), log_cl), log_c) for k in ("mode", "tail")]
+            return a[0] - a[1]
+
+        ends = clipped_drift(mpf(10) ** 6), clipped_drift(-mpf(10) ** 6)  # m -> 1, m -> 0
+        u_collapse = -ends[0] / slope if slope > 0 else -ends[1] / slope
+        return 1 + u_star, 1 + u_collapse, binding, separation
+
+
+def error_units(got: float, want: object) -> float:
+    """|got - want| in units of ``max(ulp(want), 1e-12 (want - 1))`` (``want`` exact)."""
+    import mpmath
+
+    if mpmath.isinf(want):
+        return 0.0 if got == np.inf else np.inf
+    if not np.isfinite(got):
+        return np.inf
+    w = float(want)
+    unit = max(float(np.spacing(w)), 1e-12 * float(want - 1))
+    return float(abs(mpmath.mpf(got) - want)) / unit
