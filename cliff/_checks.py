@@ -1,12 +1,15 @@
 """Input validation at the package boundary.
 
 Every public function checks its arguments here, once, and raises a ``ValueError`` that
-names the argument, the rule it broke, the offending value (or how many entries are bad and
-the first index) and the allowed range.  Nothing is clipped or silently turned into NaN.
+names the argument, the rule it broke, the offending value as the caller passed it (or how
+many entries are bad and the first index) and the allowed range.  Nothing is clipped,
+coerced or silently turned into NaN: complex numbers, strings, booleans, ``None`` and masked
+entries are refused; torch tensors are detached and read as they are.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -15,23 +18,92 @@ from numpy.typing import ArrayLike, NDArray
 FloatArray = NDArray[np.float64]
 
 
-def as_float_array(name: str, value: ArrayLike) -> FloatArray:
-    """``value`` as a float64 array, refusing non-numeric input by name."""
+def _as_numpy(name: str, value: Any) -> NDArray[Any]:
+    """``value`` as a numpy array of its own dtype: a torch tensor detached and copied to
+    the host (without importing torch), a masked array without masked entries as its data."""
+    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        tensor = value.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16; float32 is exact
+            tensor = tensor.float()
+        value = tensor.numpy()
+    if np.ma.isMaskedArray(value):
+        masked = int(np.ma.count_masked(value))
+        if masked:
+            raise ValueError(
+                f"{name} is a masked array with {masked} masked entries, which would be "
+                f"computed as if valid: pass {name}.compressed() (the unmasked entries) or "
+                f"{name}.filled(...) (a value of your choice in their place)")
+        value = np.ma.getdata(value)
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real number or array of reals, got {value!r}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a real number or array of reals, got {value!r}") from err
-    return arr
+        return np.asarray(value)
+    except (TypeError, ValueError) as err:  # e.g. ragged nesting
+        raise ValueError(f"{name} must be a real number or array of reals, got {value!r}"
+                         ) from err
 
 
-def _fail(name: str, arr: FloatArray, bad: NDArray[np.bool_], allowed: str) -> None:
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def as_float_array(name: str, value: ArrayLike) -> FloatArray:
+    """``value`` as a float64 array, refusing by name anything that is not real numbers:
+    complex (even with a zero imaginary part), strings, booleans, ``None``, masked entries."""
+    arr = _as_numpy(name, value)
+    kind = arr.dtype.kind
+    if kind == "O":
+        bad = [v for v in arr.flat if not _is_real(v)][:1]
+        if bad:
+            raise ValueError(f"{name} must be a real number or array of reals; it holds "
+                             f"{_short(bad[0])} ({type(bad[0]).__name__})")
+    elif kind not in "iuf":
+        what = {"c": "complex", "b": "boolean", "U": "string", "S": "bytes"}.get(
+            kind, arr.dtype.name)
+        raise ValueError(f"{name} must be real numbers, got {what} input {_shown(value, arr)}")
+    try:
+        with np.errstate(over="ignore"):  # a longdouble past 1.8e308 becomes inf, reported
+            return arr.astype(np.float64)
+    except (OverflowError, TypeError, ValueError) as err:  # an int past the float range
+        raise ValueError(f"{name} must be a real number or array of reals within the float64 "
+                         f"range, got {_short(value)}") from err
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _shown(value: Any, arr: NDArray[Any], index: tuple[int, ...] | None = None) -> str:
+    """The entry as the caller passed it (its own precision and dtype), with its float64
+    value where that differs."""
+    entry = arr[index] if index is not None else (arr.item() if arr.ndim == 0 else None)
+    if entry is None:
+        return np.array2string(arr, threshold=6)
+    if type(value) in (int, float) and index is None:
+        return _short(value)
+    if isinstance(entry, np.generic):
+        text = f"{entry!s}" if entry.dtype == np.float64 else f"{entry!s} ({entry.dtype.name})"
+    else:
+        text = repr(entry)
+    try:
+        as_float = float(entry)
+    except (OverflowError, TypeError, ValueError):
+        return text
+    same = as_float == entry or (as_float != as_float and entry != entry)
+    return text if same or isinstance(entry, bool) else f"{text}, {as_float!r} in float64"
+
+
+def _fail(name: str, value: Any, arr: FloatArray, bad: NDArray[np.bool_], allowed: str) -> None:
+    orig = _as_numpy(name, value)
     if arr.ndim == 0:
-        raise ValueError(f"{name} must be in {allowed}, got {arr.item()!r}")
+        raise ValueError(f"{name} must be in {allowed}, got {_shown(value, orig)}")
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = first[0] if len(first) == 1 else first
+    shown = _shown(value, np.broadcast_to(orig, arr.shape), first)
     raise ValueError(
         f"{name} must be in {allowed}: {int(bad.sum())} of {arr.size} entries are not "
-        f"(first at index {index}: {float(arr[first])!r})"
+        f"(first at index {index}: {shown})"
     )
 
 
@@ -39,7 +111,7 @@ def check_open_unit(name: str, value: ArrayLike) -> FloatArray:
     """A probability strictly inside (0, 1); NaN fails the comparison and is reported."""
     arr = as_float_array(name, value)
     if arr.size and not (arr.min() > 0.0 and arr.max() < 1.0):
-        _fail(name, arr, ~((arr > 0.0) & (arr < 1.0)), "the open interval (0, 1)")
+        _fail(name, value, arr, ~((arr > 0.0) & (arr < 1.0)), "the open interval (0, 1)")
     return arr
 
 
@@ -47,7 +119,8 @@ def check_cap(name: str, value: ArrayLike) -> FloatArray:
     """An IS clip strength: a finite ratio cap c > 1."""
     arr = as_float_array(name, value)
     if arr.size and not (arr.min() > 1.0 and arr.max() < np.inf):
-        _fail(name, arr, ~((arr > 1.0) & (arr < np.inf)), "(1, inf) (a finite ratio cap > 1)")
+        _fail(name, value, arr, ~((arr > 1.0) & (arr < np.inf)),
+              "(1, inf) (a finite ratio cap > 1)")
     return arr
 
 
@@ -55,7 +128,7 @@ def check_floor(name: str, value: ArrayLike) -> FloatArray:
     """A lower IS clip c_low in [0, 1); 0 means no lower clip."""
     arr = as_float_array(name, value)
     if arr.size and not (arr.min() >= 0.0 and arr.max() < 1.0):
-        _fail(name, arr, ~((arr >= 0.0) & (arr < 1.0)), "[0, 1) (0 = no lower clip)")
+        _fail(name, value, arr, ~((arr >= 0.0) & (arr < 1.0)), "[0, 1) (0 = no lower clip)")
     return arr
 
 
@@ -63,7 +136,7 @@ def check_nonnegative(name: str, value: ArrayLike) -> FloatArray:
     """A finite value >= 0 (an extrapolation coefficient lambda)."""
     arr = as_float_array(name, value)
     if arr.size and not (arr.min() >= 0.0 and arr.max() < np.inf):
-        _fail(name, arr, ~((arr >= 0.0) & (arr < np.inf)), "[0, inf) (finite, >= 0)")
+        _fail(name, value, arr, ~((arr >= 0.0) & (arr < np.inf)), "[0, inf) (finite, >= 0)")
     return arr
 
 
