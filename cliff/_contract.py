@@ -294,7 +294,7 @@ class Walker:
         consumed if the mask allows it, and the rollout ends if it is a stop token or not
         allowed.
         """
-        from llguidance.numpy import consume_token_par, fill_next_token_bitmask_par
+        from llguidance.numpy import fill_next_token_bitmask_par
 
         n = len(rollouts)
         matchers = self._matcher_pool(n)
@@ -315,7 +315,7 @@ class Walker:
                 steps.append(step)
                 masks.append(row)
                 labels.append(label(cursors[i], row, self.probe, step))
-                ok = bool((row.view(np.uint32)[tok >> 5] >> np.uint32(tok & 31)) & 1)
+                ok = bool(int(row[tok >> 5]) >> (tok & 31) & 1)
                 if step == 0:
                     entered[i] = ok
                 if not ok:
@@ -324,10 +324,8 @@ class Walker:
                     status[i] = "complete"
                 else:
                     go.append(i)
-            if go:
-                consume_token_par(self._executor,
-                                  [(matchers[i], int(rollouts[i][step])) for i in go])
             for i in go:
+                matchers[i].consume_token(int(rollouts[i][step]))  # allowed: cannot fail
                 cursor = cursors[i]
                 if cursor is not None:
                     cursor.feed(self.texts[int(rollouts[i][step])])

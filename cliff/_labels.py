@@ -63,6 +63,7 @@ class Probe:
         self.ids = np.array([single[b] for b in self.bytes_], dtype=np.int64)
         self.stop_ids = np.asarray(list(stop_ids), dtype=np.int64)
         self.single = dict(single)
+        self._where = {b: (t >> 5, t & 31) for b, t in single.items()}  # (word, bit)
 
     @staticmethod
     def _bits(row: NDArray[np.int32], ids: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -71,10 +72,10 @@ class Probe:
 
     def allows(self, row: NDArray[np.int32], byte: int) -> bool | None:
         """Whether the byte may come next; ``None`` when no single-byte token has it."""
-        tok = self.single.get(byte)
-        if tok is None:
+        where = self._where.get(byte)
+        if where is None:
             return None
-        return bool(self._bits(row, np.array([tok]))[0])
+        return bool(int(row[where[0]]) >> where[1] & 1)  # int32 sign bits shift as two's complement
 
     def allowed(self, row: NDArray[np.int32]) -> tuple[NDArray[np.int64], bool]:
         """The bytes allowed next (of those with a single-byte token), and whether a stop

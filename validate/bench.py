@@ -24,6 +24,9 @@ mc_speedup_vs_loop, mc_steps_per_s, mc_draw_ceiling
     the ceiling is the speed-up left if all but numpy's binomial draws cost nothing.
 kary_speedup_vs_brentq
     From :func:`cliff._kary.bench`.
+contract_*, calibrate_*
+    The output contract's cost in :func:`cliff.calibrate` as a ratio to the model forward
+    passes it needs, from :mod:`validate.bench_contract`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from scipy.special import expit
 import cliff
 from cliff import _blocks
 from cliff._kary import bench as bench_kary
+from validate import bench_contract
 from validate.monte_carlo import finite_sample, finite_sample_loop
 
 
@@ -153,6 +157,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = bench_solve(quick=quick)
     out.update(bench_mc(quick=quick))
     out.update(bench_kary(quick=quick))
+    out.update(bench_contract.run(quick=quick))
     return out
 
 
