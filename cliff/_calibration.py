@@ -259,7 +259,7 @@ class Calibration:
         ax2.set_ylim(-0.02, 1.02)
         ax2.set_xlabel("lambda")
         ax2.set_ylabel("predicted strict parse rate")
-        ax2.set_title("predicted parse rate; dashed: recommended lambda")
+        ax2.set_title("predicted parse rate (dashed: recommended)")
         for a in (ax, ax2):
             a.grid(alpha=0.25)
         fig.tight_layout()
