@@ -44,13 +44,14 @@ _log_growing_ratio = _lambdify((S.cbar_low, S.gamma_low), S.LOG_GROWING_RATIO)
 _softplus_small = _lambdify((S.z,), S.SOFTPLUS_SMALL)
 _softplus_large = _lambdify((S.z,), S.SOFTPLUS_LARGE)
 _logit_fixed_point = _lambdify((S.p, S.b, S.lam), S.LOGIT_FIXED_POINT)
-_clipped = {
-    ("shrinking", "growing"): _lambdify((S.x, S.q, S.c), S.CLIPPED_SHRINKING_GROWING_MASS),
-    ("shrinking", "shrinking"): _lambdify((S.x, S.q, S.c), S.CLIPPED_SHRINKING_SHRINKING_MASS),
-    ("growing", "growing"): _lambdify((S.x, S.qbar, S.c_low), S.CLIPPED_GROWING_GROWING_MASS),
-    ("growing", "shrinking"): _lambdify(
-        (S.x, S.qbar, S.c_low), S.CLIPPED_GROWING_SHRINKING_MASS),
-}
+_CLIPPED_ARGS = {"shrinking": (S.x, S.c, S.ell_q), "growing": (S.x, S.ell_qbar, S.ell_low)}
+_CLIPPED_EXPRS = {
+    ("shrinking", "growing"): S.CLIPPED_SHRINKING_GROWING_MASS,
+    ("shrinking", "shrinking"): S.CLIPPED_SHRINKING_SHRINKING_MASS,
+    ("growing", "growing"): S.CLIPPED_GROWING_GROWING_MASS,
+    ("growing", "shrinking"): S.CLIPPED_GROWING_SHRINKING_MASS,
+}  # (clipped side, class asked for) -> its mass at the clipped fixed point
+_clipped = {k: _lambdify(_CLIPPED_ARGS[k[0]], e) for k, e in _CLIPPED_EXPRS.items()}
 _region = {k: _lambdify((S.p, S.c, S.c_low), e) for k, e in S.REGION.items()}
 
 KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
@@ -66,6 +67,8 @@ KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
     "softplus_small": ((S.z,), S.SOFTPLUS_SMALL, _softplus_small),
     "softplus_large": ((S.z,), S.SOFTPLUS_LARGE, _softplus_large),
     "logit_fixed_point": ((S.p, S.b, S.lam), S.LOGIT_FIXED_POINT, _logit_fixed_point),
+    **{f"clipped_{side}_{mass}": (_CLIPPED_ARGS[side], e, _clipped[side, mass])
+       for (side, mass), e in _CLIPPED_EXPRS.items()},
 }
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
 
@@ -110,11 +113,11 @@ def _orient(p: FloatArray, b: FloatArray, c: FloatArray) -> _Oriented:
     sharp = p > b
     p_bar = 1.0 - p  # exact for p >= 1/2 (Sterbenz), within half an ulp otherwise
     q = _pick(sharp, p, p_bar)
-    ell_q = np.log(q)
+    ell_q = np.asarray(np.log(q))
     # Where q = 1 - p was rounded (softening, p < 1/2, so q > 1/2) log q is off by at most
     # 1.2e-16, which log(c / q) >= log c absorbs unless c < 2: there take it from p itself.
     if (c < 2.0).any():
-        rounded = np.nonzero(~sharp & (p < 0.5) & (c < 2.0))
+        rounded = np.broadcast_to(~sharp & (p < 0.5) & (c < 2.0), p.shape)
         ell_q[rounded] = np.log1p(-p[rounded])
     return _Oriented(sharp, p, b, q, _pick(sharp, p_bar, p), _pick(sharp, b, 1.0 - b),
                      np.abs(p - b), ell_q)
@@ -455,7 +458,9 @@ def clip_safe_region(p: ArrayLike, c: ArrayLike, *,
     p_ = _checks.check_open_unit("p", p)
     c_, cl_ = _clip_band(c, c_low)
     p_, c_, cl_ = _checks.broadcast(p=p_, c=c_, c_low=cl_)
-    with np.errstate(divide="ignore"):
+    # c_low = 0 divides by zero and a subnormal c_low overflows: both floor edges then lie
+    # far outside [0, 1] (-inf, inf) and the clamp below returns the exact bound
+    with np.errstate(divide="ignore", over="ignore"):
         low = np.maximum(_region["mode_floor"](p_, c_, cl_), _region["tail_floor"](p_, c_, cl_))
         high = np.minimum(_region["tail_cap"](p_, c_, cl_), _region["mode_cap"](p_, c_, cl_))
     low, high = np.maximum(low, 0.0), np.minimum(high, 1.0)  # m is a probability
@@ -532,16 +537,20 @@ def clipped_fixed_point(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike
     shrinking = res._shrinking
     unclipped = fixed_point(p_, b_, lam_, complement=complement)
     rate = _rate_of(_orient(p_.ravel(), b_.ravel(), c_.ravel())).reshape(p_.shape)
+    ell_qbar = np.where(o.sharp, np.log1p(-p_), np.log(p_))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        ell_low = -np.log(c_) if c_low is None else np.log(cl_)  # c_low = 0: never floored
         x = (lam_ - 1.0) * rate
         # mass of the class being asked for: modal (complement=False) or tail
         want_growing = o.sharp != complement
-        g_s = _clipped[("shrinking", "growing")](x, o.q, c_)
-        s_s = _clipped[("shrinking", "shrinking")](x, o.q, c_)
-        g_g = _clipped[("growing", "growing")](x, o.qbar, cl_)
-        s_g = _clipped[("growing", "shrinking")](x, o.qbar, cl_)
-    clipped = np.where(shrinking, np.where(want_growing, g_s, s_s),
-                       np.where(want_growing, g_g, s_g))
+        g_s = _clipped[("shrinking", "growing")](x, c_, o.ell_q)
+        s_s = _clipped[("shrinking", "shrinking")](x, c_, o.ell_q)
+        g_g = _clipped[("growing", "growing")](x, ell_qbar, ell_low)
+        s_g = _clipped[("growing", "shrinking")](x, ell_qbar, ell_low)
+    # In the window the exponents are <= 0 exactly; summed from terms up to ~1500 they can
+    # round a few ulps of those terms past 0, which would put a mass just outside [0, 1].
+    clipped = np.clip(np.where(shrinking, np.where(want_growing, g_s, s_s),
+                               np.where(want_growing, g_g, s_g)), 0.0, 1.0)
     runaway = np.where(want_growing, 1.0, 0.0)
     out = np.where(lam_ < ls, unclipped, np.where(lam_ < lc, clipped, runaway))
     return float(out) if np.ndim(out) == 0 else out

@@ -181,13 +181,24 @@ def _check(p: np.ndarray, b: np.ndarray, c: np.ndarray, c_low: np.ndarray | None
     bound = reach / span
     short = (ls - 1.0) < bound * (1.0 - 1e-9) - 1.2e-16
     assert not short[~neutral].any(), np.flatnonzero(short & ~neutral)[:5]
+    lo, hi = r.region_low, r.region_high
+    assert ((0.0 <= lo) & (lo <= hi) & (hi <= 1.0)).all()
+    # inside the window the clipped fixed point is a probability and its complement's
+    i = np.flatnonzero(~neutral)
+    lam = ls[i] + 0.5 * (lc[i] - ls[i])
+    cl = None if c_low is None else c_low[i]
+    m = cliff.clipped_fixed_point(p[i], b[i], c[i], lam, c_low=cl)
+    tail = cliff.clipped_fixed_point(p[i], b[i], c[i], lam, c_low=cl, complement=True)
+    assert ((0.0 <= m) & (m <= 1.0) & (0.0 <= tail) & (tail <= 1.0)).all()
+    assert np.abs(m + tail - 1.0).max() <= 1e-12
 
 
 def test_fuzz_no_nan_no_silent_one_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
     """10^5 points (10^6 thorough), explicit and default floor: no NaN, inf exactly at
     p == b, finite elsewhere, 1 <= lambda* <= lambda_collapse, lambda* - 1 at least the
     bound min(log c, log 1/c_low) / (|logit p| + |logit b|) (so never a silent 1.0), no
-    warning; the same bits with one thread."""
+    warning; the region inside [0, 1]; the clipped fixed point mid-window a probability
+    whose complement sums with it to 1; the same bits with one thread."""
     rng = np.random.default_rng(20260101)
     n = 1_000_000 if THOROUGH else 100_000
     p, b, c, c_low = fuzz_points(rng, n)

@@ -26,7 +26,7 @@ DOMAINS = {  # a strategy per symbol, inside the symbol's documented domain
     S.ell_q: st.floats(-745.0, -1e-16), S.ell_qbar: st.floats(-745.0, -1e-16),
     S.ell_beta: st.floats(-745.0, -1e-16), S.ell_low: st.floats(-745.0, -1e-16),
     S.cbar_low: st.floats(1e-16, 1e300), S.gamma_low: st.floats(1e-320, 1.0),
-    S.z: st.floats(-745.0, 1500.0),
+    S.z: st.floats(-745.0, 1500.0), S.x: st.floats(0.0, 50.0),
 }
 
 
@@ -53,6 +53,12 @@ def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
         values = {a: data.draw(DOMAINS[a], label=str(a)) for a in args}
         if name == "headroom_growing":  # formed directly while the ratio is below 2^1000
             values[S.gamma_low] = max(values[S.gamma_low], values[S.cbar_low] * 2.0 ** -1000)
+        # clipped masses: x inside the window, its exponent at least 1 (or x = 0) from the
+        # edge, where x and the logs (inputs of up to ~800) would cancel in the exponent
+        if name.startswith("clipped_shrinking"):  # x <= log c - log q
+            values[S.x] = max(np.log(values[S.c]) - values[S.ell_q] - values[S.x] - 1.0, 0.0)
+        if name.startswith("clipped_growing"):  # x >= log qbar - log c_low
+            values[S.x] = max(values[S.ell_qbar] - values[S.ell_low], 0.0) + values[S.x] + 1.0
         if name == "softplus_small":  # evaluated where e^z does not overflow (z <= 0)
             values[S.z] = -abs(values[S.z])
         if name == "softplus_large":  # evaluated where e^z would (z > 0)

@@ -168,12 +168,14 @@ LOGIT_FIXED_POINT = sp.log(b) - sp.log(1 - b) + lam * ((sp.log(p) - sp.log(1 - p
 """logit m_lambda = logit b + lambda (logit p - logit b)."""
 
 # Clipped fixed point for lambda* <= lambda < lambda_collapse, as growing/shrinking masses.
-CLIPPED_SHRINKING_GROWING_MASS = sp.exp(x - sp.log(c / q))
-# UnevaluatedExpr keeps SymPy from folding exp(x - log(c/q)) into q e^x / c, which would
-# turn -expm1(.) back into the cancelling 1 - q e^x / c.
-CLIPPED_SHRINKING_SHRINKING_MASS = -expm1(sp.UnevaluatedExpr(x - sp.log(c / q)))
-CLIPPED_GROWING_SHRINKING_MASS = sp.exp(-x + sp.log(qbar / c_low))
-CLIPPED_GROWING_GROWING_MASS = -expm1(sp.UnevaluatedExpr(-x + sp.log(qbar / c_low)))
+# exponents in logs carried from the exact inputs (c / q and qbar / c_low overflow for
+# subnormal q or c_low); the growing class's mass exp(x - log c + log q) <= 1 in the window.
+CLIPPED_SHRINKING_GROWING_MASS = sp.exp(x - sp.log(c) + ell_q)
+# UnevaluatedExpr keeps SymPy from folding exp(x - log c + log q) into q e^x / c, which
+# would turn -expm1(.) back into the cancelling 1 - q e^x / c.
+CLIPPED_SHRINKING_SHRINKING_MASS = -expm1(sp.UnevaluatedExpr(x - sp.log(c) + ell_q))
+CLIPPED_GROWING_SHRINKING_MASS = sp.exp(-x + ell_qbar - ell_low)
+CLIPPED_GROWING_GROWING_MASS = -expm1(sp.UnevaluatedExpr(-x + ell_qbar - ell_low))
 
 REGION = {
     "mode_floor": p / c,  # M's ratio p/m reaches c
