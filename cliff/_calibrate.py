@@ -221,8 +221,9 @@ def _measure(teacher: Any, reference: Any, ids: Any, mask: Any, gen: Any, walk: 
     from cliff._estimate import DEFAULT_NORM_TOL, by_token, measure
     from cliff._rollout import position_logprobs
 
-    valid = walk.unpack(vocab)
-    count = valid.sum(axis=1)
+    chunk = max(1, _CHUNK_BYTES // (16 * vocab))  # positions per float64 conversion
+    count = np.concatenate([walk.unpack(vocab, slice(s, s + chunk)).sum(axis=1)
+                            for s in range(0, len(walk.rows), chunk)] or [np.zeros(0, int)])
     keep = np.flatnonzero((count > 0) & (count < vocab))
     rows = torch.as_tensor(walk.rows[keep])
     steps = torch.as_tensor(walk.steps[keep])
@@ -230,12 +231,12 @@ def _measure(teacher: Any, reference: Any, ids: Any, mask: Any, gen: Any, walk: 
         lt = position_logprobs(teacher, ids, mask, gen, rows, steps)  # (N, V)
         lr = position_logprobs(reference, ids, mask, gen, rows, steps)
     out: dict[str, list[Any]] = {k: [] for k in ("lp", "lpr", "lb", "lbr", "tok")}
-    chunk = max(1, _CHUNK_BYTES // (16 * vocab))
     with timer("estimate"):
         for s in range(0, len(keep), chunk):
             t_np = lt[s : s + chunk].double().cpu().numpy()
             r_np = lr[s : s + chunk].double().cpu().numpy()
-            got = measure(t_np, r_np, valid[keep[s : s + chunk]], None, True, DEFAULT_NORM_TOL)
+            valid = walk.unpack(vocab, keep[s : s + chunk])
+            got = measure(t_np, r_np, valid, None, True, DEFAULT_NORM_TOL)
             est = got[0]
             for key, val in (("lp", est.log_p), ("lpr", est.log_p_rest), ("lb", est.log_b),
                              ("lbr", est.log_b_rest), ("tok", by_token(got, c, c_low))):

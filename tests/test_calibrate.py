@@ -187,6 +187,18 @@ def test_bad_input_is_named(ckpt: Path, tmp_path: Path,
     assert "no rollout entered" in capsys.readouterr().err
 
 
+def test_prompts_as_they_are_or_through_the_chat_template(ckpt: Path) -> None:
+    from cliff._calibrate import _encode
+
+    tok = cliff._loading.load_tokenizer(ckpt / "teacher", "--teacher")
+    tok.chat_template = ("{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}"
+                         "{% if add_generation_prompt %} =>{% endif %}")
+    plain, chat = _encode(["i0 x1"], tok, False), _encode(["i0 x1"], tok, True)
+    assert tok.decode(plain[0]) == "i0 x1" and tok.decode(chat[0]) == "<<i0 x1>> =>"
+    with pytest.raises(ValueError, match=r"prompts\[1\] must be a string"):
+        _encode(["a", 3], tok, False)  # type: ignore[list-item]
+
+
 def test_device_map_auto_loads_and_calibrates(ckpt: Path, tmp_path: Path) -> None:
     # accelerate places the models itself (here on the CPU, the one device there is).
     teacher = cliff._loading.load_model(ckpt / "teacher", "--teacher", device_map="auto")
