@@ -412,22 +412,29 @@ def _solve_block(p: FloatArray, b: FloatArray, c: FloatArray, cl: FloatArray,
     # collapse headroom log(c / max(q, c_low)), continuous across q = c_low
     head = _collapse_teacher(c, o.ell_q)
     shrinking = np.ones(n, dtype=bool)
-    # the growing class's floor is reachable where q < c_low; logs near -745 resolve q only
-    # to ~1e-13 relative, so the margin c_low - q decides on the points the logs cannot
-    reach = ell_low * (1.0 - 1e-12) + 1e-12  # ell_low <= 0; -inf: no floor
-    if o.ell_q.min() < reach.max():  # rare
+    reach = ell_low * (1.0 - 1e-12) + 1e-12  # log c_low <= 0, loosened; -inf: no floor
+    if o.ell_q.min() < reach.max():  # some q below c_low
         head = np.broadcast_to(np.minimum(head, _collapse_floor(c, ell_low)), (n,))
-        f = np.flatnonzero(o.ell_q < reach)
-        cbar, gap = _floor_margins(o, c, cl, default, f)
-        ok = gap > 0
-        grow = np.full(f.shape, np.inf)
-        grow[ok] = _by_branch(
-            cbar[ok] <= gap[ok] * _BIG,
-            lambda i: _headroom_growing(cbar[ok][i], gap[ok][i]),
-            lambda j: _softplus_large(_log_growing_ratio(cbar[ok][j], gap[ok][j])))
-        # the growing class's floor binds first where its headroom is the smaller
-        shrinking[f] = ~(grow < kappa[f])
-        kappa[f] = np.minimum(kappa[f], grow)
+        # The growing class's floor binds first iff c q < c_low (c - 1 + q) (its exit mass
+        # q / c_low is below the cap's 1 - qbar / c); the test, loosened by 1e-6 against
+        # rounding, picks the points whose headroom is computed from the margins, which also
+        # decide q < c_low where logs near -745 resolve q only to ~1e-13.
+        if default:  # c_low = 1/c: q (c + 1) < 1
+            cand = o.q * (c + 1.0) * (1.0 - 1e-6) < 1.0
+        else:
+            cand = c * o.q * (1.0 - 1e-6) < cl * ((c - 1.0) + o.q) + 1e-300
+        f = np.flatnonzero(cand)
+        if f.size:
+            cbar, gap = _floor_margins(o, c, cl, default, f)
+            ok = gap > 0
+            grow = np.full(f.shape, np.inf)
+            grow[ok] = _by_branch(
+                cbar[ok] <= gap[ok] * _BIG,
+                lambda i: _headroom_growing(cbar[ok][i], gap[ok][i]),
+                lambda j: _softplus_large(_log_growing_ratio(cbar[ok][j], gap[ok][j])))
+            # the growing class's floor binds first where its headroom is the smaller
+            shrinking[f] = ~(grow < kappa[f])
+            kappa[f] = np.minimum(kappa[f], grow)
     # lambda* <= lambda_collapse holds exactly (kappa <= log(c / max(q, c_low))); the two
     # headrooms, each within a few ulps, may cross only by rounding when the window is thin
     kappa = np.minimum(kappa, head)
