@@ -195,8 +195,9 @@ def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
     c, cl = _at(c, idx), _at(cl, idx)
     if default:
         exact_q = sharp | (p >= 0.5)
-        gap = np.where(exact_q, -_product_minus(c, np.where(exact_q, q, 0.5), 1.0),
-                       _product_minus(c, p, c - 1.0))
+        gap = -_product_minus(c, q, 1.0)
+        if not exact_q.all():
+            gap = np.where(exact_q, gap, _product_minus(c, p, c - 1.0))
         return np.broadcast_to(c - 1.0, gap.shape), gap
     gap = np.where(sharp, cl - p, np.where(cl >= 0.5, p - (1.0 - cl), cl - (1.0 - p)))
     return np.broadcast_to(1.0 - cl, gap.shape), gap
