@@ -362,6 +362,15 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     ``c = 5``, ``p = 0.9993`` this is Li et al. (2026), Eq. 4: ``lambda* = 1.22``.
     Derivation: ``python -m derivations``.
 
+    Every float64 input is in the domain (subnormal masses, ``c`` up to the float maximum):
+    logs are taken from the exact inputs (``log1p(-p)``, never the log of a rounded
+    ``1 - p``), a headroom whose ratio would overflow is evaluated in log space, the floor's
+    margins ``1 - c_low`` and ``c_low - q`` are formed without cancellation, and the default
+    floor is ``1/c`` exactly (the reported ``c_low`` is its float64 rounding).  Against a
+    50-digit evaluation of the definitions both thresholds are within 64 units of
+    ``max(ulp, 1e-12 (lambda - 1))`` (``tests/test_float64_domain.py``); ``lambda*`` is
+    finite for every ``p != b`` and ``lambda* <= lambda_collapse``.
+
     Examples
     --------
     >>> r = solve(0.9993, 0.5, 5.0)

@@ -97,7 +97,7 @@ def _k2_units(got: float, want: float) -> float:
     return abs(got - want) / max(2 * float(np.spacing(want)), 1e-12 * (want - 1))
 
 
-@settings(max_examples=20_000 if THOROUGH else 300)
+@settings(max_examples=5000 if THOROUGH else 300)
 @given(st.lists(domain_point(), min_size=8, max_size=8))
 def test_kary_k2_equals_solve(points: list[tuple[float, float, float, float | None]]) -> None:
     """solve_kary on exact two-class distributions equals cliff.solve to 1e-12 relative in
