@@ -324,7 +324,8 @@ def _thresholds(log_t: FloatArray, t: FloatArray, ell: FloatArray, c: FloatArray
         y_floor[fl] = _convex_root(lw, -ee, level, zero[fl], neg)
 
     # collapse: the classes above the minimum, log sum_{d>0} t_k e^{y d_k} = log c; or the
-    # ratio spread exceeding log(c / c_low) (THEORY item 8, derivations/notes/kary.md).
+    # ratio spread exceeding log(c / c_low) (derivations/model.md, "K-ary
+    # extension"; derivations/notes/kary.md).
     y_col = inf.copy()
     if live.any():
         lt = np.where(is_min, -np.inf, log_t)[live]

@@ -122,7 +122,14 @@ def _fixed_point(doc: Document) -> None:
     fp = B.derive_fixed_point()
     doc.raw(r"""
 \texttt{derive\_fixed\_point} solves $\partial J/\partial m = 0$ and $g_{unclipped}(m) = 0$
-for $m$ with \texttt{sympy.solve}.  The maximiser of the objective is
+for $m$ with \texttt{sympy.solve}.  Both solutions are the normalised geometric mix of the
+reference and the teacher,
+""")
+    doc.eq("fixed point mass", B.FIXED_POINT_MASS, r"m_\lambda")
+    doc.raw(r"""
+as the identities \texttt{argmax of objective, display form} and \texttt{zero of unclipped
+drift, display form} (Section~\ref{sec:identities}) prove.  As \texttt{sympy.solve} returns
+them, the maximiser of the objective is
 """)
     doc.eq("fixed point argmax", fp["argmax"], r"\operatorname*{arg\,max}_m J")
     doc.raw("and the zero of the unclipped drift is")

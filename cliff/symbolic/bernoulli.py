@@ -56,7 +56,8 @@ __all__ = [
     "GROWING_CLASS", "OBJECTIVE", "ADVANTAGE_M", "ADVANTAGE_T", "DRIFT", "DRIFT_UNCLIPPED",
     "RATE", "HEADROOM_SHRINKING", "HEADROOM_GROWING", "THRESHOLD",
     "COLLAPSE_HEADROOM_TEACHER", "COLLAPSE_HEADROOM_FLOOR",
-    "LOGIT_FIXED_POINT", "CLIPPED_SHRINKING_GROWING_MASS", "CLIPPED_SHRINKING_SHRINKING_MASS",
+    "LOGIT_FIXED_POINT", "FIXED_POINT_MASS",
+    "CLIPPED_SHRINKING_GROWING_MASS", "CLIPPED_SHRINKING_SHRINKING_MASS",
     "CLIPPED_GROWING_GROWING_MASS", "CLIPPED_GROWING_SHRINKING_MASS",
     "REGION", "LAMBDA_STAR_PAPER_EQ4",
     "SOFTPLUS_SMALL", "SOFTPLUS_LARGE", "LOG_RATE_RATIO", "LOG_SHRINKING_RATIO",
@@ -167,6 +168,11 @@ LOGIT_FIXED_POINT = sp.log(b) - sp.log(1 - b) + lam * ((sp.log(p) - sp.log(1 - p
     sp.log(b) - sp.log(1 - b)))
 """logit m_lambda = logit b + lambda (logit p - logit b)."""
 
+FIXED_POINT_MASS = b ** (1 - lam) * p ** lam / (
+    b ** (1 - lam) * p ** lam + (1 - b) ** (1 - lam) * (1 - p) ** lam)
+"""m_lambda as the normalised geometric mix pi0^(1-lambda) piT^lambda: the readable display
+of what ``sympy.solve`` returns for the arg-max and the drift's zero (identities prove it)."""
+
 # Clipped fixed point for lambda* <= lambda < lambda_collapse, as growing/shrinking masses.
 # exponents in logs carried from the exact inputs (c / q and qbar / c_low overflow for
 # subnormal q or c_low); the growing class's mass exp(x - log c + log q) <= 1 in the window.
@@ -220,7 +226,7 @@ def _to_original(expr: sp.Expr, regime: str) -> sp.Expr:
 
 # --- derivations from the definitions ---------------------------------------------------
 def derive_fixed_point() -> dict[str, sp.Expr]:
-    """Item 1: maximiser of the objective and zero of the unclipped drift.
+    """The unclipped fixed point: maximiser of the objective and zero of the unclipped drift.
 
     Returns the stationary point of ``OBJECTIVE`` in m, the zero of ``DRIFT_UNCLIPPED``, the
     chain-rule identity ``dJ/dtheta - m(1-m) g`` (zero), and the second derivative.
@@ -240,7 +246,7 @@ def derive_fixed_point() -> dict[str, sp.Expr]:
 
 
 def derive_threshold() -> dict[str, sp.Expr]:
-    """Item 3: lambda at which logit m_lambda reaches each boundary of R (growing coords)."""
+    """The threshold: lambda at which logit m_lambda reaches each boundary of R (growing coords)."""
     growing_logit = sp.log(beta) - sp.log(1 - beta) + lam * (logit(q) - logit(beta))
     exits = {
         # shrinking class: (1-q)/(1-m_G) = c  <=>  m_G = 1 - (1-q)/c
@@ -252,7 +258,7 @@ def derive_threshold() -> dict[str, sp.Expr]:
 
 
 def derive_clipped_fixed_point() -> dict[str, sp.Expr]:
-    """Item 4: zero of the drift with one class clipped, growing-class mass m_G.
+    """The clipped fixed point: zero of the drift with one class clipped, growing-class mass m_G.
 
     Shrinking side clipped: log(q/m_G) - log c + x = 0.  Growing side clipped:
     log c_low - log((1-q)/(1-m_G)) + x = 0.  (x = (lambda-1) D.)
@@ -264,7 +270,8 @@ def derive_clipped_fixed_point() -> dict[str, sp.Expr]:
 
 
 def derive_collapse() -> dict[str, sp.Expr]:
-    """Item 5: sup over m of the clipped restoring force, and the lambda that cancels it.
+    """The collapse point: sup over m of the clipped restoring force, and the lambda that
+    cancels it.
 
     With both classes clipped (m_G -> 1) the restoring term tends to
     max(log q, log c_low) - log c; lambda_collapse solves x = log c - max(log q, log c_low).
@@ -329,6 +336,8 @@ def identities() -> list[Identity]:
         Identity("rate", logit(q) - logit(beta), RATE),
         Identity("argmax of objective", fp["argmax"], sig),
         Identity("zero of unclipped drift", fp["drift_zero"], sig),
+        Identity("argmax of objective, display form", fp["argmax"], FIXED_POINT_MASS),
+        Identity("zero of unclipped drift, display form", fp["drift_zero"], FIXED_POINT_MASS),
         Identity("chain rule", fp["chain_rule_residual"], sp.Integer(0)),
         Identity("lambda* shrinking", thr["shrinking"],
                  THRESHOLD.subs({kappa: HEADROOM_SHRINKING, rate: RATE})),
