@@ -1,31 +1,37 @@
 """``python -m validate.llm_check``: the extrapolation cliff on a real Qwen3-architecture model.
 
-Order of work, enforced by the code and recorded in the report:
+Order of work for each configuration and warm-start seed, enforced by the code and recorded
+in the report:
 
-1. set up each configuration (train teacher and SFT warm-start student, or load checkpoints);
+1. build the teacher and the SFT warm start (or load checkpoints);
 2. measure p (teacher valid mass) and b (warm-start valid mass) at every viable structural
-   position of warm-start rollouts with ``cliff.calibrate`` on the task's contract grammar
-   (``task.contract``), solve each position type, pick the binding type (smallest lambda*),
-   and write ``prediction.json`` (timestamp + sha256 of the canonical JSON) atomically - the
-   predicted window is ``[lambda*, lambda_collapse]`` of the binding type, and the lambda
-   grid is fixed here too;
-3. only then sweep lambda x seeds with clipped G-OPD, each run from a fresh copy of the warm
-   start;
-4. report the observed onset against the locked window (``report.json``, ``cliff_llm.png``).
+   position of warm-start rollouts with ``cliff.calibrate`` on the task's contract
+   (``task.contract``); solve each position type; the predicted windows are the two-class
+   ``[lambda*, lambda_collapse]`` at the binding type and the by-token ``[q05, median]``;
+3. design the grids around the windows (``grid.design_grid``: at c, at the second clip c',
+   and a no-clip control) and evaluate the warm-start gate (``gate.check_gate``; one retry
+   with a longer SFT);
+4. write ``prediction.json`` (``prereg.write_prediction``: sealed, flushed to disk, its sha256
+   printed) - windows, grids, shift predictions, direction, planned runs, gate;
+5. only when the gate passed: stamp ``first_sweep_run_started_at`` and run every planned OPD
+   run (``jobs.run_jobs``: parallel workers, one torch thread each), each from a fresh copy
+   of the warm start, evaluated on the same prompts; the main runs at T and 2T steps;
+6. the three pre-registered tests (``registered``), the control, the direction and the
+   attribution; ``report.json`` is checked against the verified prediction
+   (``prereg.check_report``) and written with ``cliff_llm.png``.
+
+``--gate-only`` stops after step 3 and writes ``gate.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import hashlib
 import json
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +39,39 @@ import numpy as np
 import torch
 
 from cliff._io import save_figure, write_json
+from validate.llm_check.gate import GateResult, GateThresholds, WarmStartStats, check_gate
+from validate.llm_check.grid import GridDesign, design_grid
+from validate.llm_check.jobs import Context, Job, run_jobs
+from validate.llm_check.onset import Sweep, onset
 from validate.llm_check.opd import (
     Config,
     Models,
     evaluate,
     measure_positions,
     position_table,
-    run_opd,
-    scheduler_lambda_fn,
     token_table,
 )
-from validate.llm_check.report import compare, figure, onset
-from validate.llm_check.task import Prompt, make_prompts
+from validate.llm_check.prereg import (
+    build_tests_block,
+    check_report,
+    utc_now,
+    verify_prediction,
+    write_prediction,
+)
+from validate.llm_check.registered import (
+    OnsetTestConfig,
+    budget_extension_test,
+    budget_shift_predictor,
+    cliff_interval_test,
+    clip_cross_test,
+    clip_shift_prediction,
+)
+from validate.llm_check.report import figure
+from validate.llm_check.task import POSITION_TYPES, Prompt, contract, make_prompts
+from validate.llm_check.verdict import DirectionPrediction, Verdict, direction_check, null_windows
 
-
-def canonical_sha256(obj: Any) -> str:
-    """sha256 of ``json.dumps(obj, sort_keys=True, separators=(",", ":"))``."""
-    from cliff._io import jsonable
-
-    text = json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def now() -> dict[str, Any]:
-    return {"iso": datetime.now(UTC).isoformat(), "unix_ns": time.time_ns()}
-
+FORMAT_TYPE = "close"
+"""the format token's position type (``]``), where the recipes put their format noise"""
 
 # ---------------------------------------------------------------------------------------------
 # setup
@@ -87,123 +101,454 @@ def on_device(model: torch.nn.Module, device: str) -> Any:
     return torch.nn.Module.to(model, torch.device(device)).eval()
 
 
-Setup = tuple[dict[str, dict[str, Any]], Any, Any, int, list[Prompt], list[Prompt], list[Prompt]]
+
+def thresholds_for(cfg: Config, name: str) -> GateThresholds:
+    """The gate's pre-registered thresholds: the code defaults with this run's evaluation
+    rollouts and retry budget, and the format token as the binding type.  ``--quick`` relaxes
+    every threshold but the regime (its verdicts are VOID by the tests' design minimums)."""
+    th = GateThresholds(eval_rollouts=cfg.eval_rollouts, binding_type=FORMAT_TYPE,
+                        retry_student_steps=cfg.retry_student_steps)
+    if cfg.quick:
+        th = replace(th, teacher_parse_min=0.0, halving_z=1.0, binding_type=None,
+                     min_binding_contexts=1, min_gap_steps=0.0, sharpening_p_min=0.0,
+                     sharpening_b_low=0.0, sharpening_b_high=1.0, softening_gap_min=0.0)
+    return th
 
 
-def setup(cfg: Config) -> Setup:
-    """Models per configuration, tokenizer, token info, K and the three prompt sets."""
-    from validate.llm_check.models import TinyQwen3, load_checkpoint, new_model, train_sft
-    from validate.llm_check.tokenizer import build_tokenizer, token_info
+def train_models(cfg: Config, name: str, warm_seed: int, tokenizer: Any, info: Any,
+                 student_steps: int, roles: tuple[str, ...] = ("teacher", "student")
+                 ) -> dict[str, Any]:
+    """SFT teacher and/or warm start of configuration ``name`` (seeds from ``warm_seed``)."""
+    from validate.llm_check.models import TinyQwen3, new_model, train_sft
     from validate.llm_check.warmstart import recipes, sft_batches
 
-    rng = np.random.default_rng(cfg.seed)
-    if cfg.student or cfg.teacher:
-        if not (cfg.student and cfg.teacher):
-            raise ValueError("--student and --teacher must be given together")
-        student, tokenizer = load_checkpoint(cfg.student, "--student")
-        teacher, t_tok = load_checkpoint(cfg.teacher, "--teacher")
-        if t_tok.get_vocab() != tokenizer.get_vocab():
-            raise ValueError("--teacher: its tokenizer's vocabulary differs from --student's")
-        info = token_info(tokenizer, student.config.vocab_size)
-        configs = {"checkpoints": {"teacher": on_device(teacher, cfg.device),
-                                   "student": on_device(student, cfg.device),
-                                   "recipe": {"student": cfg.student, "teacher": cfg.teacher}}}
-    else:
-        tokenizer = build_tokenizer(cfg.k, cfg.levels)
-        info = token_info(tokenizer, len(tokenizer))
-        names = ["softening", "sharpening"] if cfg.config == "both" else [cfg.config]
-        configs = {}
-        for j, name in enumerate(names):
-            t_rec, s_rec = recipes(name, cfg.teacher_format_noise, cfg.student_format_noise,
-                                   cfg.student_rank_noise)
-            models = {}
-            for role, rec, steps, off in (("teacher", t_rec, cfg.teacher_steps, 0),
-                                          ("student", s_rec, cfg.student_steps, 1)):
-                seed = cfg.seed * 100 + 10 * j + off
-                m = new_model(len(tokenizer), info.pad_id, info.eos_id, TinyQwen3(), seed)
-                train_sft(m, sft_batches(tokenizer, cfg.k, cfg.levels, cfg.sft_batch, rec), steps,
-                          cfg.sft_lr, seed, f"{name} {role} SFT")
-                models[role] = on_device(m, cfg.device)
-            configs[name] = {**models, "recipe": {"teacher": asdict(t_rec),
-                                                  "student": asdict(s_rec)}}
+    j = ("softening", "sharpening").index(name)
+    t_rec, s_rec = recipes(name, cfg.teacher_format_noise, cfg.student_format_noise,
+                           cfg.student_rank_noise)
+    out: dict[str, Any] = {"recipe": {"teacher": asdict(t_rec), "student": asdict(s_rec),
+                                      "teacher_steps": cfg.teacher_steps,
+                                      "student_steps": student_steps}}
+    for role, rec, steps, off in (("teacher", t_rec, cfg.teacher_steps, 0),
+                                  ("student", s_rec, student_steps, 1)):
+        if role not in roles:
+            continue
+        seed = warm_seed * 100 + 10 * j + off
+        m = new_model(len(tokenizer), info.pad_id, info.eos_id, TinyQwen3(), seed)
+        train_sft(m, sft_batches(tokenizer, cfg.k, cfg.levels, cfg.sft_batch, rec), steps,
+                  cfg.sft_lr, seed, f"{name} w{warm_seed} {role} SFT")
+        out[role] = on_device(m, cfg.device)
+    return out
+
+
+def prompt_sets(cfg: Config, warm_seed: int) -> tuple[int, list[Prompt], list[Prompt],
+                                                       list[Prompt]]:
+    """K and the training, estimation and (shared) evaluation prompts."""
+    rng = np.random.default_rng(warm_seed)
     if cfg.data:
         prompts = load_data(cfg.data)
-        k = len(prompts[0].relevance)
         order = rng.permutation(len(prompts))
         third = max(1, len(prompts) // 3)
         est = [prompts[i] for i in order[:third]]
         ev = [prompts[i] for i in order[third : 2 * third]] or est
         train = [prompts[i] for i in order[2 * third :]] or est
-    else:
-        k = cfg.k
-        train = make_prompts(4096, k, cfg.levels, rng)
-        est = make_prompts(cfg.estimate_rollouts, k, cfg.levels, rng)
-        ev = make_prompts(cfg.eval_rollouts, k, cfg.levels, rng)
-    return configs, tokenizer, info, k, train, est, ev
+        return len(prompts[0].relevance), train, est, ev
+    train = make_prompts(4096, cfg.k, cfg.levels, rng)
+    est = make_prompts(cfg.estimate_rollouts, cfg.k, cfg.levels, rng)
+    ev = make_prompts(cfg.eval_rollouts, cfg.k, cfg.levels, rng)
+    return cfg.k, train, est, ev
 
 
 # ---------------------------------------------------------------------------------------------
-# pre-registration
+# measurement, grid, gate
 
 
-def predict(name: str, models: Models, tokenizer: Any, info: Any, cfg: Config, k: int,
-            est_prompts: list[Prompt], eval_prompts: list[Prompt]) -> dict[str, Any]:
-    """Measure the warm start and teacher; lock the window and the lambda grid."""
+def measure(models: Models, tokenizer: Any, info: Any, cfg: Config, k: int,
+            est: list[Prompt], ev: list[Prompt], seed: int) -> dict[str, Any]:
+    """Position tables at c and c', the windows, and the evaluations of teacher and warm
+    start (parse rate, NDCG@1, valid mass per type) on the shared evaluation prompts."""
     import cliff
 
-    cal = measure_positions(models, est_prompts, tokenizer, info, cfg, k, cfg.seed + 7)
+    cal = measure_positions(models, est, tokenizer, info, cfg, k, seed + 7)
     table = position_table(cal)
-    solved = [r for r in table if math.isfinite(r["lambda_star"])]
-    if solved:
-        bind = min(solved, key=lambda r: r["lambda_star"])
-        window = (bind["lambda_star"], bind["lambda_collapse"])
-    else:
-        bind, window = None, (math.inf, math.inf)
     tokens = token_table(cal)
-    tok_bind = min(tokens, key=lambda r: r["median"])
-    lc = window[1] if math.isfinite(window[1]) else (window[0] if math.isfinite(window[0]) else 2.0)
-    lam_max = float(np.clip(1.0 + cfg.grid_span * (lc - 1.0), 1.5, 6.0))
-    grid = [float(x) for x in np.linspace(1.0, lam_max, cfg.n_lambdas)]
-    teacher_eval = evaluate(models.teacher, eval_prompts, tokenizer, info, cfg, k, cfg.seed + 11)
-    student_eval = evaluate(models.reference, eval_prompts, tokenizer, info, cfg, k, cfg.seed + 11)
-    pred: dict[str, Any] = {
-        "position_types": table,
+    cal_new = cliff.Calibration.from_measurements(
+        cal.measurements, c=cfg.c_new, c_low=1.0 / cfg.c_new, margin=cal.margin,
+        quantile=cal.quantile, rollouts=cal.rollouts)
+    table_new = position_table(cal_new)
+    vocab = int(models.teacher.get_output_embeddings().weight.shape[0])
+    walker = contract(k).compile(tokenizer, vocab, [info.eos_id])
+    t_eval = evaluate(models.teacher, ev, tokenizer, info, cfg, k, seed + 11, walker)
+    w_eval = evaluate(models.reference, ev, tokenizer, info, cfg, k, seed + 11, walker)
+    solved = [r for r in table if math.isfinite(r["lambda_star"])]
+    bind = min(solved, key=lambda r: r["lambda_star"]) if solved else None
+    tok_bind = min(tokens, key=lambda r: r["median"]) if tokens else None
+    windows: dict[str, list[float]] = {}
+    if bind is not None:
+        windows["two_class"] = [bind["lambda_star"], bind["lambda_collapse"]]
+    if tok_bind is not None:
+        windows["by_token"] = [tok_bind["quantile_05"], tok_bind["median"]]
+    row_new = next((r for r in table_new if bind is not None and r["type"] == bind["type"]),
+                   None)
+    return {
+        "position_types": table, "by_token_types": tokens, "position_types_c_new": table_new,
         "binding_type": bind["type"] if bind else None,
-        "p": bind["mean_p"] if bind else None,
-        "b": bind["mean_b"] if bind else None,
-        "c": cfg.c,
-        "c_low": cfg.c_low_value,
-        "window": list(window),
-        "window_rule": ("[lambda*, lambda_collapse] of cliff.solve(mean p, mean b, c) at the "
-                        "position type with the smallest lambda*"),
-        "by_token": {
-            "position_types": tokens, "binding_type": tok_bind["type"],
-            "window": [tok_bind["quantile_05"], tok_bind["median"]],
-            "window_rule": ("[5% quantile, median] over contexts of cliff.lambda_star_by_token "
-                            "(each valid token its own class) at the type with the smallest "
-                            "median"),
-        },
-        "lambdas": grid,
-        "grid_rule": f"linspace(1, clip(1 + {cfg.grid_span} (lambda_collapse - 1), 1.5, 6), "
-                     f"{cfg.n_lambdas})",
-        "teacher": teacher_eval,
-        "warm_start": student_eval,
-        "properties": {  # measured, not assumed
-            "teacher_ranks_better": teacher_eval["ndcg_at_1"] > student_eval["ndcg_at_1"],
-            "student_parses_more_often": student_eval["parse_rate"] > teacher_eval["parse_rate"],
-            "binding_regime": bind.get("regime") if bind else None,
-        },
+        "by_token_binding_type": tok_bind["type"] if tok_bind else None,
+        "p": bind["mean_p"] if bind else None, "b": bind["mean_b"] if bind else None,
+        "windows": windows,
+        "window_rules": {
+            "two_class": "[lambda*, lambda_collapse] of cliff.solve(mean p, mean b, c) at the "
+                         "position type with the smallest lambda*",
+            "by_token": "[5% quantile, median] over contexts of cliff.lambda_star_by_token at "
+                        "the type with the smallest median"},
+        "two_class_c_new": ([row_new["lambda_star"], row_new["lambda_collapse"]]
+                            if row_new else None),
+        "teacher": {k_: v for k_, v in t_eval.items() if k_ != "parsed"},
+        "warm_start": {k_: v for k_, v in w_eval.items() if k_ != "parsed"},
     }
-    if all(math.isfinite(r["lambda_star"]) for r in table):
-        # one answer's positions: open, K ids, K-1 separators, close, end (type means)
-        count = {"open": 1, "id": k, "sep": k - 1, "close": 1, "end": 1}
-        seq = [r for r in table for _ in range(count[r["type"]])]
-        values = cliff.predict_parse_rate(grid, [r["mean_p"] for r in seq],
-                                          [r["mean_b"] for r in seq], cfg.c, c_low=cfg.c_low_value)
-        pred["predicted_parse_rate"] = {
-            "rule": "cliff.predict_parse_rate over one answer's 2K+2 positions (type means)",
-            "lambdas": grid, "values": np.asarray(values, dtype=float).tolist()}
-    return pred
+
+
+def finite_windows(windows: dict[str, Any], upper: float) -> tuple[dict[str, tuple[float, float]],
+                                                                   list[str]]:
+    """The windows a grid can be designed around, and why any other was left out."""
+    out, why = {}, []
+    for name, w in windows.items():
+        if w is None:
+            continue
+        lo, hi = float(w[0]), float(w[1])
+        if math.isfinite(lo) and math.isfinite(hi) and 1.0 <= lo <= hi <= upper:
+            out[name] = (lo, hi)
+        else:
+            why.append(f"window {name} = [{lo:.6g}, {hi:.6g}] does not lie inside [1, {upper}] "
+                       f"(the grid's range)")
+    return out, why
+
+
+def gate_for(cfg: Config, name: str, meas: dict[str, Any], attempt: int
+             ) -> tuple[GateResult | None, GridDesign | None, list[str]]:
+    """Design the main grid and evaluate the gate; ``(None, ...)`` with the reasons when the
+    measurement cannot even be gated (nothing binds, no window to place a grid around)."""
+    wins, why = finite_windows(meas["windows"], cfg.grid_upper)
+    if not wins:
+        return None, None, why or ["no predicted window"]
+    try:
+        grid = design_grid(wins, cfg.n_grid, upper=cfg.grid_upper, min_step=cfg.grid_min_step)
+    except ValueError as err:
+        return None, None, [*why, f"grid: {err}"]
+    try:
+        stats = WarmStartStats.from_position_table(
+            name, meas["position_types"], teacher_parse_rate=meas["teacher"]["parse_rate"],
+            warm_start_parse_rate=meas["warm_start"]["parse_rate"], format_type=FORMAT_TYPE)
+    except ValueError as err:
+        return None, grid, [*why, f"gate: {err}"]
+    return check_gate(stats, thresholds_for(cfg, name), grid.step, attempt=attempt), grid, why
+
+
+def gate_row(name: str, warm_seed: int, attempt: int, meas: dict[str, Any],
+             gate: GateResult | None, why: list[str]) -> dict[str, Any]:
+    """One attempt of the gate, as written into the prediction and ``gate.json``."""
+    return {"configuration": name, "warm_seed": warm_seed, "attempt": attempt,
+            "passed": bool(gate is not None and gate.passed),
+            "message": gate.message if gate else "VOID: " + "; ".join(why),
+            "criteria": gate.to_dict()["criteria"] if gate else [],
+            "notes": why, "measurement": meas}
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan (pre-registered)
+
+
+def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
+         seeds: list[int]) -> tuple[dict[str, Any], list[Job]]:
+    """Grids, predictions of tests (b) and (c), direction, nulls and the planned runs."""
+    p, b = float(meas["p"]), float(meas["b"])
+    T = cfg.opd_steps
+    lam = list(grid.lambdas)
+    pred: dict[str, Any] = {"grid": grid.to_dict(), "lambdas": lam, "notes": []}
+    # (b) budget extension: lambda_T -> lambda_T - lambda_2T at the binding type's masses
+    try:
+        f = budget_shift_predictor(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value)
+        shift_at_grid = [float(v) for v in f(np.asarray(lam[1:]))]
+    except (ValueError, ZeroDivisionError) as err:
+        shift_at_grid = None
+        pred["notes"].append(f"budget shift predictor undefined: {err}")
+    pred["budget_extension"] = {
+        "T": T, "two_T": 2 * T, "mean_field_lr": cfg.mean_field_lr, "p": p, "b": b,
+        "rule": "cliff.budget_extension(p, b, c, T, mean_field_lr, lambda_T = measured "
+                "onset at T).shift, at the binding type's masses; eta fixed, not calibrated",
+        "predicted_shift_at_grid": {"lambdas": lam[1:], "shift": shift_at_grid}}
+    # (c) the second clip c': its shift, and its grid around the shifted windows
+    try:
+        clip_shift = clip_shift_prediction(p, b, cfg.c, cfg.c_new, T, cfg.mean_field_lr,
+                                           c_low=cfg.c_low_value, c_low_new=1.0 / cfg.c_new)
+    except (ValueError, ZeroDivisionError) as err:
+        clip_shift = math.nan
+        pred["notes"].append(f"clip shift prediction undefined: {err}")
+    wins, _ = finite_windows(meas["windows"], cfg.grid_upper)
+    c_new_wins: dict[str, tuple[float, float]] = {}
+    if math.isfinite(clip_shift):
+        c_new_wins = {f"{k}_shifted": (max(1.0, lo + clip_shift), max(1.0, hi + clip_shift))
+                      for k, (lo, hi) in wins.items()}
+    if meas.get("two_class_c_new"):
+        extra, _ = finite_windows({"two_class_at_c_new": meas["two_class_c_new"]},
+                                  cfg.grid_upper)
+        c_new_wins.update(extra)
+    c_new_wins = {k: (min(lo, cfg.grid_upper), min(hi, cfg.grid_upper))
+                  for k, (lo, hi) in c_new_wins.items()}
+    try:
+        grid_new = design_grid(c_new_wins or wins, cfg.n_grid, upper=cfg.grid_upper,
+                               min_step=cfg.grid_min_step)
+        lam_new = list(grid_new.lambdas)
+        pred["clip_cross"] = {"grid": grid_new.to_dict()}
+    except ValueError as err:
+        lam_new = lam
+        pred["notes"].append(f"c' grid: {err}; the main grid is used")
+        pred["clip_cross"] = {"grid": None}
+    pred["clip_cross"].update({
+        "c_new": cfg.c_new, "c_low_new": 1.0 / cfg.c_new, "lambdas": lam_new,
+        "predicted_shift": clip_shift,
+        "rule": "cliff.clip_cross_prediction: lambda_inf(c') - lambda_inf(c) at the binding "
+                "type's masses, the finite-budget excess carried over"})
+    # (5) control: no clip at three main grid points
+    lam_ctrl = [lam[0], lam[len(lam) // 2], lam[-1]]
+    pred["control"] = {"c": cfg.control_c, "lambdas": lam_ctrl,
+                       "prediction": "no onset on the control grid (the cliff disappears)"}
+    # direction past the cliff, and the nulls of test (a)
+    past = max(hi for _, hi in wins.values()) + 0.5 * grid.step
+    direction = DirectionPrediction(meas["binding_type"], "up" if p > b else "down", True, past)
+    pred["direction"] = {**direction.to_dict(),
+                         "rule": "the binding type's valid mass moves past the windows the way "
+                                 "log(p/b) points (up when p > b), and the parse rate falls"}
+    pred["nulls"] = null_windows(lam, cfg.null_constant)
+    pred["primary_window"] = "two_class"
+    pred["test_config"] = OnsetTestConfig(fraction=cfg.break_fraction,
+                                          n_boot=cfg.n_boot).to_dict()
+    # the planned runs, longest first
+    jobs = [Job("main", x, s, cfg.c, cfg.c_low_value, 2 * T, (T,)) for x in lam for s in seeds]
+    jobs += [Job("clip", x, s, cfg.c_new, 1.0 / cfg.c_new, T, ()) for x in lam_new for s in seeds]
+    jobs += [Job("control", x, s, cfg.control_c, 1.0 / cfg.control_c, T, ())
+             for x in lam_ctrl for s in seeds]
+    if cfg.schedule:
+        jobs += [Job("schedule", lam[-1], s, cfg.c, cfg.c_low_value, T, (), True) for s in seeds]
+        pred["schedule"] = {
+            "target": lam[-1], "margin": cfg.schedule_margin, "min_gain": cfg.schedule_min_gain,
+            "pass_mark": "mean parse rate >= best sub-threshold main run's (lambda below "
+                         "lambda*) - margin, and mean lambda over the run >= 1 + min_gain"}
+    return pred, jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# one configuration and warm-start seed, end to end
+
+
+def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: dict[str, Any]
+             ) -> dict[str, Any]:
+    """Steps 1-6 of the module docstring for one configuration and warm-start seed."""
+    t0 = time.time()
+    tokenizer, info = shared["tokenizer"], shared["info"]
+    k, train, est, ev = prompt_sets(cfg, warm_seed)
+    if "checkpoints" in shared:
+        m = dict(shared["checkpoints"])
+    else:
+        m = train_models(cfg, name, warm_seed, tokenizer, info, cfg.student_steps)
+    th = thresholds_for(cfg, name)
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(1, th.max_attempts + 1):
+        reference = m["student"]
+        for prm in reference.parameters():
+            prm.requires_grad_(False)
+        models = Models(m["teacher"], reference, reference)
+        meas = measure(models, tokenizer, info, cfg, k, est, ev, cfg.seed + warm_seed)
+        gate, grid, why = gate_for(cfg, name, meas, attempt)
+        attempts.append(gate_row(name, warm_seed, attempt, meas, gate, why))
+        print(f"[{name} w{warm_seed}] gate attempt {attempt}: {attempts[-1]['message']}",
+              file=sys.stderr)
+        retry = gate.retry_allowed if gate is not None else attempt < th.max_attempts
+        if (gate is not None and gate.passed) or not retry or "checkpoints" in shared:
+            break
+        m.update(train_models(cfg, name, warm_seed, tokenizer, info, cfg.retry_student_steps,
+                              ("student",)))
+        m["recipe"]["retry_student_steps"] = cfg.retry_student_steps
+    passed = attempts[-1]["passed"]
+    if cfg.gate_only:
+        rec = {"configuration": name, "warm_seed": warm_seed, "passed": passed,
+               "thresholds": th.to_dict(), "attempts": attempts, "wall_time_s": time.time() - t0}
+        write_json(out / "gate.json", rec)
+        return rec
+    seeds = [cfg.seed + s for s in range(cfg.n_seeds)]
+    pred, jobs = (plan(cfg, name, meas, grid, seeds) if passed and grid is not None
+                  else ({}, []))
+    payload = {"config": asdict(cfg), "configuration": name, "warm_seed": warm_seed,
+               "recipe": m["recipe"], "gate_thresholds": th.to_dict(), "gate_attempts": attempts,
+               "gate": {"passed": passed, "message": attempts[-1]["message"]},
+               "measurement": meas, "seeds": seeds, **pred,
+               "planned_runs": [j.to_dict() for j in jobs]}
+    record = write_prediction(out / "prediction.json", payload)
+    sha = record["sha256"]
+    print(f"[{name} w{warm_seed}] prediction.json sha256 {sha}", file=sys.stderr)
+
+    started = None
+    runs: list[dict[str, Any]] = []
+    if passed:
+        started = utc_now()
+        ctx = Context(cfg, m["teacher"], m["student"], tokenizer, info, k, train, ev)
+        runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs",
+                        lambda done: write_json(out / "sweep.json", {
+                            "prediction_sha256": sha, "first_sweep_run_started_at": started,
+                            "runs": done}))
+    report = analyse(cfg, record["payload"], sha, runs, started, passed)
+    report["wall_time_s"] = time.time() - t0
+    check_report(report, verify_prediction(out / "prediction.json", expected_sha256=sha))
+    write_json(out / "report.json", report)
+    save_figure(figure(report), out / "cliff_llm.png", dpi=120)
+    for test, entry in report["tests"].items():
+        print(f"[{name} w{warm_seed}] {test}: {entry['verdict']}", file=sys.stderr)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis
+
+
+def sweep_of(runs: list[dict[str, Any]], kind: str, lambdas: list[float], seeds: list[int],
+             step: int) -> Sweep:
+    """Parse indicators ``(S, L, N)`` of the runs of ``kind`` evaluated after ``step``."""
+    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == kind}
+    x = np.array([[by[(lam, s)]["evals"][step]["parsed"] for lam in lambdas] for s in seeds],
+                 dtype=bool)
+    return Sweep(tuple(lambdas), x)
+
+
+def per_seed(runs: list[dict[str, Any]], kind: str, lambdas: list[float], seeds: list[int],
+             step: int, key: str) -> list[list[float]]:
+    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == kind}
+    return [[float(by[(lam, s)]["evals"][step][key]) for lam in lambdas] for s in seeds]
+
+
+def mass_of(runs: list[dict[str, Any]], lambdas: list[float], seeds: list[int], step: int,
+            ty: str) -> list[list[float]]:
+    """Mean valid mass at ``ty`` per seed and grid point (NaN where the type never occurred)."""
+    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == "main"}
+    return [[float(by[(lam, s)]["evals"][step].get("valid_mass", {}).get(ty, math.nan))
+             for lam in lambdas] for s in seeds]
+
+
+def void(reason: str) -> dict[str, Any]:
+    return {"verdict": Verdict.VOID.value, "reasons": [reason]}
+
+
+def analyse(cfg: Config, pred: dict[str, Any], sha: str, runs: list[dict[str, Any]],
+            started: str | None, passed: bool) -> dict[str, Any]:
+    """The report: tests (a)-(c), control, direction, attribution, schedule."""
+    report: dict[str, Any] = {
+        "config": asdict(cfg), "configuration": pred["configuration"],
+        "warm_seed": pred["warm_seed"], "prediction_sha256": sha,
+        "prediction_written_at": pred["written_at"], "first_sweep_run_started_at": started,
+        "gate": {"passed": passed, "message": pred["gate"]["message"],
+                 "attempts": len(pred["gate_attempts"])},
+        "measurement": pred["measurement"]}
+    if not passed:
+        why = pred["gate"]["message"]
+        report["tests"] = build_tests_block(void(why), void(why), void(why))
+        report["summary"] = why if why.startswith("VOID") else f"VOID: {why}"
+        return report
+    tc = OnsetTestConfig.from_dict(pred["test_config"])
+    lam, seeds, T = pred["lambdas"], pred["seeds"], cfg.opd_steps
+    wins = {k: tuple(v) for k, v in pred["grid"]["windows"].items()}
+    rng = np.random.default_rng(cfg.seed + 12345)
+    at_T = sweep_of(runs, "main", lam, seeds, T)
+    at_2T = sweep_of(runs, "main", lam, seeds, 2 * T)
+    lam_new = pred["clip_cross"]["lambdas"]
+    at_new = sweep_of(runs, "clip", lam_new, seeds, T)
+    a = cliff_interval_test(at_T, wins, primary=pred["primary_window"]
+                            if pred["primary_window"] in wins else next(iter(wins)),
+                            nulls={k: tuple(v) for k, v in pred["nulls"].items()}, rng=rng,
+                            gate_passed=True, config=tc)
+    be = pred["budget_extension"]
+    if be["predicted_shift_at_grid"]["shift"] is not None:
+        f = budget_shift_predictor(be["p"], be["b"], cfg.c, T, be["mean_field_lr"],
+                                   c_low=cfg.c_low_value)
+        b_res = budget_extension_test(at_T, at_2T, f, rng=rng, gate_passed=True,
+                                      config=tc).to_dict()
+    else:
+        b_res = void("; ".join(pred["notes"]) or "no budget prediction")
+    shift = float(pred["clip_cross"]["predicted_shift"])
+    c_res = (clip_cross_test(at_T, at_new, shift, rng=rng, gate_passed=True, config=tc).to_dict()
+             if math.isfinite(shift) else void("clip shift prediction undefined"))
+    report["tests"] = build_tests_block(a.to_dict(), b_res, c_res)
+    # control: the cliff should disappear without a clip
+    lam_c = pred["control"]["lambdas"]
+    ctrl_rates = np.mean(per_seed(runs, "control", lam_c, seeds, T, "parse_rate"), axis=0)
+    ctrl_on = float(onset(lam_c, ctrl_rates, cfg.break_fraction)) if ctrl_rates[0] > 0 else math.nan
+    report["control"] = {**pred["control"], "mean_parse_rate": ctrl_rates.tolist(),
+                         "onset": ctrl_on, "cliff_disappeared": bool(math.isinf(ctrl_on)),
+                         "main_onset": a.onset}
+    # direction and attribution
+    parse = per_seed(runs, "main", lam, seeds, T, "parse_rate")
+    d = pred["direction"]
+    dp = DirectionPrediction(d["position_type"], d["valid_mass"], d["parse_rate_falls"],
+                             d["past"], d["min_change"])
+    mass = np.array(mass_of(runs, lam, seeds, T, dp.position_type))
+    report["direction"] = (direction_check(dp, lam, np.nan_to_num(mass), parse).to_dict()
+                           if np.isfinite(mass).all() else
+                           {"happened": None, "reason": "the type was absent in some run"})
+    report["attribution"] = attribution(runs, lam, seeds, T, parse, cfg.break_fraction)
+    report["per_seed"] = {"lambdas": lam, "seeds": seeds,
+                          "parse_rate": parse,
+                          "ndcg_at_1": per_seed(runs, "main", lam, seeds, T, "ndcg_at_1"),
+                          "parse_rate_2T": per_seed(runs, "main", lam, seeds, 2 * T,
+                                                    "parse_rate"),
+                          "clip_lambdas": lam_new,
+                          "clip_parse_rate": per_seed(runs, "clip", lam_new, seeds, T,
+                                                      "parse_rate")}
+    report["windows"] = {k: list(v) for k, v in wins.items()}
+    if "schedule" in pred:
+        report["schedule"] = schedule_verdict(pred, runs, lam, parse, T)
+    report["runs"] = [{kk: vv for kk, vv in r.items() if kk != "evals"}
+                      | {"evals": {st: {kk: vv for kk, vv in e.items() if kk != "parsed"}
+                                   for st, e in r["evals"].items()}} for r in runs]
+    report["summary"] = "; ".join(f"{k}: {v['verdict']}" for k, v in report["tests"].items())
+    return report
+
+
+def attribution(runs: list[dict[str, Any]], lam: list[float], seeds: list[int], T: int,
+                parse: list[list[float]], fraction: float) -> dict[str, Any]:
+    """Per position type, the change of the student's valid mass from lambda = 1 at the
+    (seed, lambda) runs that lost parses (rate below ``fraction`` x its lambda = 1 rate); the
+    type whose mass fell most is named."""
+    rates = np.array(parse)  # (S, L)
+    lost = rates < fraction * rates[:, :1]
+    lost[:, 0] = False
+    change: dict[str, float] = {}
+    for ty in POSITION_TYPES:
+        mass = np.array(mass_of(runs, lam, seeds, T, ty))  # (S, L)
+        delta = (mass - mass[:, :1])[lost]
+        delta = delta[np.isfinite(delta)]
+        if delta.size:
+            change[ty] = float(delta.mean())
+    if not change:
+        return {"runs_with_lost_parses": int(lost.sum()), "mass_change": {},
+                "type": None, "reason": "no run lost parses"}
+    return {"runs_with_lost_parses": int(lost.sum()), "mass_change": change,
+            "type": min(change, key=lambda t: change[t]),
+            "rule": "the type whose mean valid mass fell most from lambda = 1 in the runs that "
+                    "lost parses"}
+
+
+def schedule_verdict(pred: dict[str, Any], runs: list[dict[str, Any]], lam: list[float],
+                     parse: list[list[float]], T: int) -> dict[str, Any]:
+    """The scheduled runs against the pre-registered pass mark (both conditions)."""
+    s = pred["schedule"]
+    sched = [r for r in runs if r["job"]["kind"] == "schedule"]
+    mean_parse = np.mean(parse, axis=0)
+    below = [r for x, r in zip(lam, mean_parse, strict=True)
+             if x < pred["grid"]["windows"].get("two_class", [math.inf])[0]]
+    best = float(max(below)) if below else math.nan
+    rate = float(np.mean([r["final"]["parse_rate"] for r in sched]))
+    mean_lam = float(np.mean([r["mean_lambda"] for r in sched]))
+    return {"target_lambda": s["target"], "mean_parse_rate": rate, "mean_lambda": mean_lam,
+            "best_sub_threshold_parse_rate": best, "margin": s["margin"],
+            "min_gain": s["min_gain"], "left_lambda_one": mean_lam >= 1.0 + s["min_gain"],
+            "passes": bool(rate >= best - s["margin"] and mean_lam >= 1.0 + s["min_gain"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,23 +559,33 @@ def parse_args(argv: list[str] | None) -> Config:
     ap = argparse.ArgumentParser(prog="python -m validate.llm_check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=Config.out,
-                    help=f"output folder (default {Config.out})")
+                    help=f"output folder (default {Config.out}); must hold no prediction yet")
     ap.add_argument("--seed", type=int, default=Config.seed,
-                    help="base random seed; sweep seeds are seed, seed+1, ...")
+                    help="base OPD seed; seeds per lambda are seed, seed+1, ...")
+    ap.add_argument("--warm-seeds", type=int, nargs="+", default=list(Config.warm_seeds),
+                    dest="warm_seeds", help="warm-start seeds, each a separate run (default 0)")
     ap.add_argument("--seeds", type=int, default=Config.n_seeds, dest="n_seeds",
-                    help=f"seeds per lambda, >= 1 (default {Config.n_seeds})")
+                    help=f"OPD seeds per lambda, >= 1 (default {Config.n_seeds})")
     ap.add_argument("--quick", action="store_true",
-                    help="tiny budgets: checks the pipeline end to end in a few minutes")
-    ap.add_argument("--config", choices=["softening", "sharpening", "both"], default="both",
-                    help="warm-start configuration(s) to run (default both)")
+                    help="tiny budgets: checks the pipeline end to end in a few minutes "
+                         "(every verdict VOID by design)")
+    ap.add_argument("--gate-only", action="store_true", dest="gate_only",
+                    help="build the warm start, measure, evaluate the gate, write gate.json, stop")
+    ap.add_argument("--config", choices=["softening", "sharpening", "both"],
+                    default=Config.config,
+                    help=f"warm-start configuration(s) to run (default {Config.config})")
     ap.add_argument("--c", type=float, default=Config.c,
                     help=f"IS clip strength, a ratio cap in (1, inf) (default {Config.c})")
     ap.add_argument("--c-low", type=float, default=None, dest="c_low",
                     help="lower ratio clip in [0, 1); default 1/c; 0 = none")
-    ap.add_argument("--lambdas", type=int, default=Config.n_lambdas, dest="n_lambdas",
-                    help=f"lambda grid size, >= 2 (default {Config.n_lambdas})")
+    ap.add_argument("--c-new", type=float, default=Config.c_new, dest="c_new",
+                    help=f"test (c): the second clip c' (default {Config.c_new})")
     ap.add_argument("--opd-steps", type=int, default=Config.opd_steps, dest="opd_steps",
-                    help=f"OPD updates per run, >= 1 (default {Config.opd_steps})")
+                    help=f"T, OPD updates at which tests (a), (c) evaluate; main runs go on to "
+                         f"2T (default {Config.opd_steps})")
+    ap.add_argument("--workers", type=int, default=Config.workers,
+                    help=f"OPD worker processes, one torch thread each (default "
+                         f"{Config.workers}; 1 = in this process)")
     ap.add_argument("--schedule", action="store_true",
                     help="also run the grid's highest lambda under cliff.LambdaScheduler")
     ap.add_argument("--schedule-margin", type=float, default=Config.schedule_margin,
@@ -246,150 +601,67 @@ def parse_args(argv: list[str] | None) -> Config:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                     help="torch device (default cuda when available, else cpu)")
     ns = ap.parse_args(argv)
+    ns.warm_seeds = tuple(ns.warm_seeds)
     cfg = Config(**{f.name: getattr(ns, f.name) for f in fields(Config) if hasattr(ns, f.name)})
     if cfg.c <= 1 or not math.isfinite(cfg.c):
         raise ValueError(f"--c must be a finite ratio cap > 1, got {cfg.c!r}")
+    if cfg.c_new <= 1 or not math.isfinite(cfg.c_new) or cfg.c_new == cfg.c:
+        raise ValueError(f"--c-new must be a finite ratio cap > 1 other than --c, got "
+                         f"{cfg.c_new!r}")
     if not 0 <= cfg.schedule_margin <= 1:
         raise ValueError(f"--schedule-margin must be in [0, 1], got {cfg.schedule_margin!r}")
     if cfg.c_low is not None and not 0 <= cfg.c_low < 1:
         raise ValueError(f"--c-low must be in [0, 1), got {cfg.c_low!r}")
+    if cfg.n_seeds < 1 or cfg.opd_steps < 1 or cfg.workers < 1:
+        raise ValueError(f"--seeds, --opd-steps and --workers must be >= 1, got "
+                         f"{cfg.n_seeds!r}, {cfg.opd_steps!r}, {cfg.workers!r}")
     if cfg.quick:
         cfg = cfg.quick_version()
     return cfg
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every configuration and warm-start seed; returns the report (one unit) or
+    ``{"units": {...}}`` (several, each in its own subfolder ``<config>_w<seed>``)."""
+    from validate.llm_check.models import load_checkpoint
+    from validate.llm_check.tokenizer import build_tokenizer, token_info
+
     cfg = parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(max(1, cfg.workers * cfg.threads))
     t0 = time.time()
     out = Path(cfg.out)
-    configs, tokenizer, info, k, train, est, ev = setup(cfg)
-
-    # --- 2. pre-registration, before any sweep result exists
-    predictions = {}
-    for name, m in configs.items():
-        models = Models(m["teacher"], m["student"], copy.deepcopy(m["student"]).eval())
-        for p in models.reference.parameters():
-            p.requires_grad_(False)
-        m["models"] = models
-        predictions[name] = {**predict(name, models, tokenizer, info, cfg, k, est, ev),
-                             "recipe": m["recipe"]}
-    payload = {"config": asdict(cfg), "configurations": predictions, "written_at": now()}
-    sha = canonical_sha256(payload)
-    write_json(out / "prediction.json", {"payload": payload, "sha256": sha})
-    for name, pr in predictions.items():
-        print(f"[{name}] binding={pr['binding_type']} p={pr['p']} b={pr['b']} c={cfg.c} "
-              f"window={pr['window']}", file=sys.stderr)
-
-    # --- 3. the sweep
-    seeds = [cfg.seed + s for s in range(cfg.n_seeds)]
-    results: dict[str, Any] = {}
-    for name, m in configs.items():
-        grid = predictions[name]["lambdas"]
-        runs = []
-        for lam in grid:
-            for seed in seeds:
-                started = now()
-                models = m["models"]
-                run_models = Models(models.teacher, copy.deepcopy(models.reference),
-                                    models.reference)
-                for p in run_models.student.parameters():
-                    p.requires_grad_(True)
-                r = run_opd(run_models, train, ev, tokenizer, info, cfg, k, lam, seed,
-                            desc=f"{name} lam={lam:.3f} seed={seed}")
-                runs.append({"lambda": lam, "seed": seed, "started_at": started,
-                             "finished_at": now(), **r})
-                write_json(out / "sweep.json", {"config": asdict(cfg), "prediction_sha256": sha,
-                                                "runs": {**results, name: runs}})
-        results[name] = runs
-    if cfg.schedule:
-        results["schedule"] = {name: schedule_run(cfg, m["models"], train, ev, tokenizer, info, k,
-                                                  predictions[name]["lambdas"][-1], seeds)
-                               for name, m in configs.items()}
-
-    # --- 4. report
-    report = build_report(cfg, predictions, results, seeds, sha, payload["written_at"], t0)
-    write_json(out / "report.json", report)
-    save_figure(figure(report), out / "cliff_llm.png", dpi=120)
-    return report
-
-
-def schedule_run(cfg: Config, models: Models, train: list[Prompt], ev: list[Prompt],
-                 tokenizer: Any, info: Any, k: int, target: float, seeds: list[int]
-                 ) -> dict[str, Any]:
-    """The sweep's highest lambda again, with ``cliff.LambdaScheduler`` choosing each step's
-    lambda (target = that lambda)."""
-    runs = []
-    for seed in seeds:
-        run_models = Models(models.teacher, copy.deepcopy(models.reference), models.reference)
-        for p in run_models.student.parameters():
-            p.requires_grad_(True)
-        r = run_opd(run_models, train, ev, tokenizer, info, cfg, k, target, seed,
-                    lam_fn=scheduler_lambda_fn(
-                        cfg, info, k, target, tokenizer,
-                        int(models.teacher.get_output_embeddings().weight.shape[0])),
-                    desc=f"scheduled target={target:.3f} seed={seed}")
-        runs.append({"target_lambda": target, "seed": seed, **r})
-    return {"runs": runs}
-
-
-def build_report(cfg: Config, predictions: dict[str, Any], results: dict[str, Any],
-                 seeds: list[int], sha: str, written_at: dict[str, Any], t0: float
-                 ) -> dict[str, Any]:
-    configurations = {}
-    for name, pred in predictions.items():
-        runs = results[name]
-        grid = pred["lambdas"]
-        per_seed = {key: [[next(r["final"][key] for r in runs
-                                if r["lambda"] == lam and r["seed"] == s) for lam in grid]
-                           for s in seeds] for key in ("parse_rate", "ndcg_at_1", "ndcg_at_1_all")}
-        mean_parse = np.mean(np.array(per_seed["parse_rate"]), axis=0).tolist()
-        on = onset(grid, mean_parse, cfg.break_fraction)
-        on_seed = [onset(grid, row, cfg.break_fraction) for row in per_seed["parse_rate"]]
-        window = tuple(pred["window"])
-        tok = pred["by_token"]["window"]
-        configurations[name] = {
-            "prediction": pred, "lambdas": grid, "seeds": seeds, "per_seed": per_seed,
-            "mean_parse_rate": mean_parse, "onset": on, "onset_per_seed": on_seed,
-            "verdict": compare(on, (float(window[0]), float(window[1]))),
-            "verdict_by_token": compare(on, (float(tok[0]), float(tok[1]))),
-            "schedule": schedule_verdict(cfg, pred, mean_parse, on,
-                                         (results.get("schedule") or {}).get(name)),
-            "runs": runs,
-        }
-    first_start = min(r["started_at"]["unix_ns"] for n in predictions for r in results[n])
-    return {
-        "config": asdict(cfg),
-        "prediction_sha256": sha,
-        "prediction_written_at": written_at,
-        "first_sweep_run_started_at_unix_ns": first_start,
-        "prediction_before_sweep": written_at["unix_ns"] < first_start,
-        "break_rule": f"parse rate (mean over seeds) < {cfg.break_fraction} x the lambda=1 rate",
-        "configurations": configurations,
-        "schedule": results.get("schedule"),
-        "wall_time_s": time.time() - t0,
-    }
-
-
-def schedule_verdict(cfg: Config, pred: dict[str, Any], mean_parse: list[float],
-                     on: dict[str, Any], sched: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The scheduled run against the best sub-threshold run (grid lambda < predicted lambda*):
-    it passes when its mean strict parse rate is at least that minus ``cfg.schedule_margin``."""
-    if not sched:
-        return None
-    below = [r for lam, r in zip(pred["lambdas"], mean_parse, strict=True)
-             if lam < pred["window"][0]]
-    best = max(below) if below else math.nan
-    rates = [r["final"]["parse_rate"] for r in sched["runs"]]
-    late = [h["lambda"] for r in sched["runs"] for h in r["history"][len(r["history"]) // 2 :]]
-    target = sched["runs"][0]["target_lambda"]
-    return {"target_lambda": target,
-            "target_above_observed_onset": bool(target >= on["first_break"]),
-            "mean_parse_rate": float(np.mean(rates)), "per_seed_parse_rate": rates,
-            "best_sub_threshold_parse_rate": best, "margin": cfg.schedule_margin,
-            "passes": bool(np.mean(rates) >= best - cfg.schedule_margin),
-            "lambda_used_second_half": [float(min(late)), float(max(late))]}
+    shared: dict[str, Any] = {}
+    if cfg.student or cfg.teacher:
+        if not (cfg.student and cfg.teacher):
+            raise ValueError("--student and --teacher must be given together")
+        student, tokenizer = load_checkpoint(cfg.student, "--student")
+        teacher, t_tok = load_checkpoint(cfg.teacher, "--teacher")
+        if t_tok.get_vocab() != tokenizer.get_vocab():
+            raise ValueError("--teacher: its tokenizer's vocabulary differs from --student's")
+        shared["checkpoints"] = {"teacher": on_device(teacher, cfg.device),
+                                 "student": on_device(student, cfg.device),
+                                 "recipe": {"student": cfg.student, "teacher": cfg.teacher}}
+        info = token_info(tokenizer, student.config.vocab_size)
+        names = ["sharpening" if cfg.config == "both" else cfg.config]
+    else:
+        tokenizer = build_tokenizer(cfg.k, cfg.levels)
+        info = token_info(tokenizer, len(tokenizer))
+        names = ["softening", "sharpening"] if cfg.config == "both" else [cfg.config]
+    shared.update(tokenizer=tokenizer, info=info)
+    units = [(n, w) for n in names for w in cfg.warm_seeds]
+    results = {}
+    for name, w in units:
+        folder = out if len(units) == 1 else out / f"{name}_w{w}"
+        folder.mkdir(parents=True, exist_ok=True)
+        results[f"{name}_w{w}"] = run_unit(cfg, name, w, folder, shared)
+    if len(units) == 1:
+        return next(iter(results.values()))
+    summary = {"units": results, "wall_time_s": time.time() - t0}
+    write_json(out / ("gate.json" if cfg.gate_only else "summary.json"),
+               {k: {kk: v.get(kk) for kk in ("passed", "gate", "tests", "summary", "attempts")
+                    if kk in v} for k, v in results.items()})
+    return summary
 
 
 if __name__ == "__main__":

@@ -44,22 +44,28 @@ from validate.llm_check.tokenizer import TokenInfo
 
 @dataclass
 class Config:
-    """Everything a run depends on; saved with every result."""
+    """Everything a run depends on; saved with every result (and in the prediction)."""
 
     out: str = "runs/llm_check"
-    """output folder"""
-    config: str = "both"
+    """output folder (must not hold a prediction yet: pre-registration writes it once)"""
+    config: str = "sharpening"
     """'softening', 'sharpening' or 'both' (ignored with --student/--teacher)"""
     seed: int = 0
-    """base seed; sweep seeds are seed, seed+1, ..."""
-    n_seeds: int = 2
-    """OPD seeds per lambda"""
+    """base seed; OPD seeds are seed, seed+1, ..."""
+    warm_seeds: tuple[int, ...] = (0,)
+    """warm-start seeds: each trains its own teacher and warm start and runs everything"""
+    n_seeds: int = 3
+    """OPD seeds per lambda (test minimum: 3)"""
     quick: bool = False
-    """a small smoke-test run (fewer steps, lambdas, seeds)"""
+    """a small smoke-test run (fewer steps, lambdas, seeds; every verdict VOID by design)"""
+    gate_only: bool = False
+    """build the warm start, measure it, evaluate the gate and stop (no prediction file)"""
     device: str = "cpu"
     """'cpu' or 'cuda'"""
-    threads: int = 2
-    """torch CPU threads"""
+    threads: int = 1
+    """torch CPU threads per OPD worker process"""
+    workers: int = 2
+    """OPD worker processes (spawned; 1 = run in this process, the default on cuda)"""
     # --- task
     k: int = 8
     """items per prompt (single-digit ids, K <= 10)"""
@@ -72,6 +78,8 @@ class Config:
     """SFT steps for each teacher"""
     student_steps: int = 500
     """SFT steps for each warm-start student"""
+    retry_student_steps: int = 1000
+    """SFT steps of the warm start on the gate's one pre-registered retry"""
     sft_batch: int = 64
     """SFT batch size"""
     sft_lr: float = 3e-3
@@ -87,15 +95,30 @@ class Config:
     """IS clip strength (ratio cap > 1); the paper uses 5"""
     c_low: float | None = None
     """lower IS clip in [0, 1); None means 1/c"""
+    c_new: float = 2.0
+    """test (c): the second clip c', fixed in the prediction"""
+    control_c: float = 1e6
+    """no-clip control: c effectively infinite (lower clip 1/control_c)"""
     estimate_rollouts: int = 256
     """warm-start rollouts whose structural positions measure p and b"""
-    n_lambdas: int = 8
-    """lambda grid size (uniform from 1 to lambda_max)"""
-    grid_span: float = 2.5
-    """lambda_max = 1 + grid_span * (lambda_collapse_binding - 1), kept in [1.5, 6]"""
+    n_grid: int = 8
+    """grid points besides lambda = 1 (validate.llm_check.grid.design_grid, >= 8)"""
+    grid_min_step: float = 0.01
+    """the grid's resolution floor h_min"""
+    grid_upper: float = 6.0
+    """the largest lambda on any grid"""
+    mean_field_lr: float = 0.05
+    """mean-field step size eta of cliff.budget_extension / clip_cross_prediction (logit
+    change per unit drift per update); a fixed guess, not calibrated, locked in the
+    prediction"""
+    null_constant: float = 1.5
+    """the constant null predictor of test (a), fixed before any measurement"""
+    n_boot: int = 2000
+    """bootstrap replicates of the three tests"""
     # --- OPD
-    opd_steps: int = 120
-    """OPD updates per (lambda, seed)"""
+    opd_steps: int = 60
+    """T: OPD updates per run at which tests (a) and (c) evaluate; the main sweep's runs go
+    on to 2T for test (b)"""
     rollouts: int = 32
     """student rollouts per update"""
     opd_lr: float = 1e-3
@@ -106,15 +129,19 @@ class Config:
     """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps])"""
     max_grad_norm: float = 1.0
     """gradient-norm clip"""
-    eval_rollouts: int = 256
-    """held-out rollouts for parse rate and NDCG@1 (one per prompt)"""
+    eval_rollouts: int = 512
+    """held-out rollouts for parse rate and NDCG@1 (one per prompt, shared by every run)"""
+    mass_every: int = 5
+    """log the student's valid mass per position type every this many OPD steps"""
     break_fraction: float = 0.5
     """a lambda 'breaks' when its mean parse rate < break_fraction * the lambda=1 rate"""
     schedule: bool = False
-    """also run the highest lambda with cliff.LambdaScheduler"""
+    """also run the main grid's highest lambda with cliff.LambdaScheduler"""
     schedule_margin: float = 0.10
     """the scheduled run passes when its mean strict parse rate is at least the best
-    sub-threshold run's (grid lambda below the predicted lambda*) minus this"""
+    sub-threshold run's (grid lambda below the predicted lambda*) minus this ..."""
+    schedule_min_gain: float = 0.02
+    """... and its mean lambda over the run exceeds 1 by at least this"""
     # --- real checkpoints
     student: str | None = None
     """local Qwen3 checkpoint folder of the student (and its tokenizer)"""
@@ -128,10 +155,12 @@ class Config:
         return 1.0 / self.c if self.c_low is None else self.c_low
 
     def quick_version(self) -> Config:
-        """The ``--quick`` run: same code path, tiny budgets."""
-        return Config(**{**self.__dict__, "teacher_steps": 40, "student_steps": 30, "sft_batch": 32,
-                         "estimate_rollouts": 64, "n_lambdas": 3, "n_seeds": 1,
-                         "opd_steps": 8, "rollouts": 16, "eval_rollouts": 64, "quick": True})
+        """The ``--quick`` run: same code path, tiny budgets (below every test's minimums,
+        so every verdict is VOID by design)."""
+        return Config(**{**self.__dict__, "teacher_steps": 40, "student_steps": 30,
+                         "retry_student_steps": 40, "sft_batch": 32, "estimate_rollouts": 64,
+                         "n_seeds": 1, "opd_steps": 4, "rollouts": 16, "eval_rollouts": 64,
+                         "n_boot": 200, "mass_every": 2, "quick": True})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,30 +188,60 @@ def encode(prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase, info: 
     return ids.to(device), mask.to(device)
 
 
-def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase,
-             info: TokenInfo, cfg: Config, k: int, seed: int) -> dict[str, float]:
-    """Strict parse rate over rollouts (one per prompt) and NDCG@1 over the parsed ones.
+def valid_mass_by_type(logprobs: NDArray[np.float64], gen: torch.Tensor, walker: Any,
+                       eos_id: int) -> dict[str, float]:
+    """Mean valid mass ``sum_{v valid} pi(v | context)`` per position type over the viable
+    positions of the rollouts ``gen`` ``(B, T)``, from the full log-probs ``(B, T, V)`` of
+    the policy that sampled them; types absent from the batch are left out."""
+    live = stop_mask(gen, [eos_id])
+    walk = walker.walk([row[: int(n)] for row, n in zip(gen.tolist(), live.sum(1).tolist(),
+                                                        strict=True)])
+    if len(walk.rows) == 0:
+        return {}
+    types = np.array([position_type(lab) or "" for lab in walk.labels])
+    valid = walk.unpack(logprobs.shape[-1])  # (N, V)
+    lp = logprobs[walk.rows, walk.steps]  # (N, V)
+    mass = np.where(valid, np.exp(lp), 0.0).sum(axis=1)  # (N,)
+    return {ty: float(mass[types == ty].mean()) for ty in POSITION_TYPES if (types == ty).any()}
 
-    ``ndcg_at_1_all`` scores unparseable answers as 0 (the product of both effects).
+
+def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase,
+             info: TokenInfo, cfg: Config, k: int, seed: int, walker: Any = None
+             ) -> dict[str, Any]:
+    """Strict parse rate over rollouts (one per prompt, in prompt order) and NDCG@1 over the
+    parsed ones; ``parsed`` holds the per-rollout indicators (rollout ``n`` answers prompt
+    ``n``), and with a contract ``walker`` ``valid_mass`` the mean valid mass per position
+    type.  ``ndcg_at_1_all`` scores unparseable answers as 0 (the product of both effects).
     """
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
-    ok, scores = 0, []
+    parsed: list[bool] = []
+    scores = []
+    mass: dict[str, list[float]] = {}
     for s in range(0, len(prompts), 128):
         chunk = prompts[s : s + 128]
         ids, mask = encode(chunk, tokenizer, info, cfg.device)
         gen, _ = sample(model, ids, mask, cfg.max_new, [info.eos_id], gen_)
         for row, p in zip(gen.tolist(), chunk, strict=True):
             ranking = parse_strict(info.answer_text(row), k)
+            parsed.append(ranking is not None)
             if ranking is not None:
-                ok += 1
                 scores.append(ndcg_at_1(ranking, p.relevance))
+        if walker is not None:
+            with torch.no_grad():
+                lp = answer_logprobs(model, ids, mask, gen).double().cpu().numpy()
+            for ty, v in valid_mass_by_type(lp, gen, walker, info.eos_id).items():
+                mass.setdefault(ty, []).append(v)
     n = len(prompts)
-    return {
-        "parse_rate": ok / n,
+    out: dict[str, Any] = {
+        "parse_rate": sum(parsed) / n,
         "ndcg_at_1": float(np.mean(scores)) if scores else float("nan"),
         "ndcg_at_1_all": float(np.sum(scores)) / n,
         "n": n,
+        "parsed": parsed,
     }
+    if walker is not None:
+        out["valid_mass"] = {ty: float(np.mean(v)) for ty, v in mass.items()}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,10 +277,12 @@ def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float,
     """A :data:`LambdaFn` driven by ``cliff.LambdaScheduler(target, c=cfg.c)``.
 
     Each step walks the batch's rollouts through the task's contract and passes the teacher
-    and reference log-probs at the viable structural positions, as ``[S, P, V]`` with ``P`` =
-    the position types and ``S`` the smallest count of any type in the batch (the first ``S``
-    of each type); a batch missing a type keeps the previous lambda (1 before the first
-    update).
+    and reference log-probs at every viable structural position, as ``[S, P, V]`` with ``P``
+    = the position types and ``S`` the largest count of any type in the batch: type ``j``'s
+    ``i``-th position sits in slot ``i``, and a slot past that type's count is padded with a
+    real position's log-probs and marked absent (its ``valid`` row all False, which the
+    scheduler skips).  A batch with no viable position keeps the previous lambda (1 before
+    the first update).
     """
     import cliff
 
@@ -237,14 +298,20 @@ def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float,
                                                             strict=True)])
         types = np.array([position_type(lab) or "" for lab in walk.labels])
         picks = [np.flatnonzero(types == ty) for ty in POSITION_TYPES]
-        n = min(len(v) for v in picks)
+        n = max(len(v) for v in picks)
         if n == 0:
             return last[0]
         t_lp = answer_logprobs(models.teacher, ids, mask, gen).double().cpu().numpy()
         r_lp = answer_logprobs(models.reference, ids, mask, gen).double().cpu().numpy()
-        pick = np.stack([v[:n] for v in picks], axis=1)  # (S, P) positions of the walk
+        filler = next(int(v[0]) for v in picks if len(v))
+        pick = np.full((n, len(picks)), filler, dtype=np.int64)  # (S, P) positions of the walk
+        present = np.zeros((n, len(picks)), dtype=bool)  # (S, P)
+        for j, v in enumerate(picks):
+            pick[: len(v), j] = v
+            present[: len(v), j] = True
         rows, steps = walk.rows[pick], walk.steps[pick]
         valid = walk.unpack(t_lp.shape[-1], pick.ravel()).reshape(*pick.shape, -1)
+        valid &= present[..., None]  # absent slots: all False
         last[0] = float(sched.update(t_lp[rows, steps], r_lp[rows, steps], valid))
         return last[0]
 
@@ -293,31 +360,46 @@ def token_table(cal: Any) -> list[dict[str, Any]]:
 
 def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Sequence[Prompt],
             tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int, lam: float,
-            seed: int, lam_fn: LambdaFn | None = None, desc: str = "opd") -> dict[str, Any]:
+            seed: int, lam_fn: LambdaFn | None = None, desc: str = "opd", *,
+            c: float | None = None, c_low: float | None = None, steps: int | None = None,
+            eval_at: Sequence[int] = (), walker: Any = None, progress: bool = True
+            ) -> dict[str, Any]:
     """Train ``models.student`` in place with clipped G-OPD at ``lam``; return metrics.
 
-    Returns the held-out evaluation after the budget and a short history
-    (mean advantage, mean approximate KL to the teacher, lambda used).
+    ``c`` / ``c_low`` override the clip (default ``cfg.c`` / ``cfg.c_low_value``), ``steps``
+    the budget (default ``cfg.opd_steps``).  The student is evaluated on ``eval_prompts``
+    (the same seed, so the same sampling stream, at every point) after each step count in
+    ``eval_at`` and after the last step.  Returns ``final`` (the last evaluation), ``evals``
+    (step -> evaluation) and a short ``history`` (mean advantage, approximate reverse KL to
+    the teacher, lambda used, and with a contract ``walker`` the valid mass per position
+    type of the batch's own rollouts every ``cfg.mass_every`` steps).
     """
+    c = cfg.c if c is None else c
+    if c_low is None:
+        c_low = cfg.c_low_value if c == cfg.c else 1.0 / c
+    steps = cfg.opd_steps if steps is None else steps
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
     student, teacher, reference = models.student, models.teacher, models.reference
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
-    log_c, log_c_low = math.log(cfg.c), (math.log(cfg.c_low_value) if cfg.c_low_value > 0
-                                         else -math.inf)
-    history: list[dict[str, float]] = []
-    for step in tqdm(range(cfg.opd_steps), desc=desc, leave=False):
+    log_c, log_c_low = math.log(c), (math.log(c_low) if c_low > 0 else -math.inf)
+    history: list[dict[str, Any]] = []
+    evals: dict[int, dict[str, Any]] = {}
+    lams: list[float] = []
+    for step in tqdm(range(steps), desc=desc, leave=False, disable=not progress):
         # --- rollouts
         idx = rng.integers(0, len(train_prompts), size=cfg.rollouts)
         ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
         gen, live = sample(student, ids, mask, cfg.max_new, [info.eos_id], gen_)  # (B, T)
         b_mask = live.float()
         with torch.no_grad():
-            b_logprobs = token_logprobs(student, ids, mask, gen)  # (B, T) log pi (behaviour)
+            b_full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi (behaviour)
+            b_logprobs = b_full.gather(-1, gen.unsqueeze(-1)).squeeze(-1)  # (B, T)
             b_teacher = token_logprobs(teacher, ids, mask, gen)  # log piT
             b_reference = token_logprobs(reference, ids, mask, gen)  # log pi0
         lam_t = lam if lam_fn is None else lam_fn(step, models, ids, mask, gen)
+        lams.append(float(lam_t))
         # --- clipped G-OPD advantage, per token
         is_term = torch.clamp(b_teacher - b_logprobs, min=log_c_low, max=log_c)
         b_advantages = is_term + (lam_t - 1.0) * (b_teacher - b_reference)  # (B, T)
@@ -334,10 +416,20 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
             torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
             optimizer.step()
         student.eval()
-        history.append({
+        row: dict[str, Any] = {
             "step": step, "lambda": float(lam_t),
             "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),
             "reverse_kl": float(((b_logprobs - b_teacher) * b_mask).sum() / cfg.rollouts),
-        })
-    final = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000)
-    return {"final": final, "history": history[:: max(1, len(history) // 20)]}
+        }
+        if walker is not None and (step % cfg.mass_every == 0 or step == steps - 1):
+            row["valid_mass"] = valid_mass_by_type(b_full.double().cpu().numpy(), gen, walker,
+                                                   info.eos_id)
+        history.append(row)
+        if step + 1 in eval_at and step + 1 != steps:
+            evals[step + 1] = evaluate(student, eval_prompts, tokenizer, info, cfg, k,
+                                       seed + 10_000, walker)
+    final = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000, walker)
+    evals[steps] = final
+    keep = [h for h in history if "valid_mass" in h] or history[:: max(1, len(history) // 20)]
+    return {"final": final, "evals": evals, "history": keep,
+            "mean_lambda": float(np.mean(lams)) if lams else 1.0}

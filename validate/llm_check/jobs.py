@@ -1,0 +1,132 @@
+"""OPD runs as independent jobs, run in spawned worker processes with one torch thread each.
+
+A :class:`Job` is one OPD run from a fresh copy of the warm start: its lambda (or a
+``cliff.LambdaScheduler`` target), seed, clip and step budget, and the step counts at which
+it is evaluated.  Every worker holds the same :class:`Context` (teacher and warm-start weights,
+tokenizer, prompts), built once per worker from a pickled copy; the job's result depends only
+on the context and the job, not on which worker ran it or in what order.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from validate.llm_check.opd import Config, Models, run_opd, scheduler_lambda_fn
+from validate.llm_check.prereg import utc_now
+from validate.llm_check.task import Prompt, contract
+
+__all__ = ["Job", "Context", "run_jobs", "run_job"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One OPD run (serialisable into the prediction: the planned runs are pre-registered)."""
+
+    kind: str
+    """'main' (test (a), and (b) at 2T), 'clip' (test (c)), 'control' (no clip), 'schedule'"""
+    lam: float
+    """lambda of the run (the target of a scheduled run)"""
+    seed: int
+    """OPD seed"""
+    c: float
+    """IS clip (ratio cap)"""
+    c_low: float
+    """lower IS clip"""
+    steps: int
+    """OPD updates"""
+    eval_at: tuple[int, ...]
+    """step counts after which the student is evaluated (the last one always)"""
+    scheduled: bool = False
+    """lambda chosen each step by cliff.LambdaScheduler(target = lam)"""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What every job of one configuration needs (pickled once into each worker)."""
+
+    cfg: Config
+    teacher: Any
+    reference: Any
+    tokenizer: Any
+    info: Any
+    k: int
+    train: list[Prompt]
+    eval_prompts: list[Prompt]
+
+
+_CTX: dict[str, Any] = {}
+
+
+def _init(ctx: Context, threads: int) -> None:
+    """Worker initialiser: one torch thread, the context, the contract walker."""
+    torch.set_num_threads(threads)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    for m in (ctx.teacher, ctx.reference):
+        for p in m.parameters():
+            p.requires_grad_(False)
+    _CTX["ctx"] = ctx
+    vocab = int(ctx.teacher.get_output_embeddings().weight.shape[0])
+    _CTX["walker"] = contract(ctx.k).compile(ctx.tokenizer, vocab, [ctx.info.eos_id])
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run ``job`` in this process's context (:func:`_init` must have run)."""
+    ctx: Context = _CTX["ctx"]
+    cfg = ctx.cfg
+    student = copy.deepcopy(ctx.reference)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    models = Models(ctx.teacher, student, ctx.reference)
+    lam_fn = None
+    if job.scheduled:
+        vocab = int(ctx.teacher.get_output_embeddings().weight.shape[0])
+        lam_fn = scheduler_lambda_fn(cfg, ctx.info, ctx.k, job.lam, ctx.tokenizer, vocab)
+    started = utc_now()
+    r = run_opd(models, ctx.train, ctx.eval_prompts, ctx.tokenizer, ctx.info, cfg, ctx.k,
+                job.lam, job.seed, lam_fn, c=job.c, c_low=job.c_low, steps=job.steps,
+                eval_at=job.eval_at, walker=_CTX["walker"], progress=False)
+    return {"job": job.to_dict(), "started_at": started, "finished_at": utc_now(), **r}
+
+
+def run_jobs(ctx: Context, jobs: Sequence[Job], desc: str,
+             on_result: Callable[[list[dict[str, Any]]], object] | None = None
+             ) -> list[dict[str, Any]]:
+    """Run ``jobs`` (``ctx.cfg.workers`` spawned processes, or in this process when 1) and
+    return their results in the order of ``jobs``; ``on_result`` sees the finished ones
+    after each (for saving progress)."""
+    cfg = ctx.cfg
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc=desc)
+
+    def done(i: int, r: dict[str, Any]) -> None:
+        results[i] = r
+        bar.update(1)
+        if on_result is not None:
+            on_result([x for x in results if x is not None])
+
+    if cfg.workers <= 1 or cfg.device != "cpu":
+        threads = torch.get_num_threads()
+        _init(ctx, threads)
+        for i, job in enumerate(jobs):
+            done(i, run_job(job))
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=spawn, initializer=_init,
+                                 initargs=(ctx, cfg.threads)) as pool:
+            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    bar.close()
+    return [r for r in results if r is not None]
