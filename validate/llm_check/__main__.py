@@ -264,25 +264,48 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
     T = cfg.opd_steps
     lam = list(grid.lambdas)
     pred: dict[str, Any] = {"grid": grid.to_dict(), "lambdas": lam, "notes": []}
-    # (b) budget extension: lambda_T -> lambda_T - lambda_2T at the binding type's masses
+    # (b) budget extension: lambda_T -> lambda_T - lambda_2T at the binding type's masses.
+    # The law is degenerate when lambda = 1 already crosses its threshold (regime "start":
+    # the warm start's modal mass is past 1/2), so lambda_T = 1 at every budget.
+    import cliff
+
+    shift_at_grid: list[float] | None = None
+    degenerate = None
     try:
-        f = budget_shift_predictor(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value)
-        shift_at_grid = [float(v) for v in f(np.asarray(lam[1:]))]
+        e = cliff.budget_extension(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value)
+        if e.regime == "start" or not float(e.lambda_inf) > 1.0:
+            degenerate = (f"the finite-budget law is degenerate at the binding type's masses "
+                          f"(p = {p:.6g}, b = {b:.6g}): regime {e.regime!r}, lambda_inf = "
+                          f"{float(e.lambda_inf):.6g}, so it predicts lambda_T = 1 at every "
+                          f"budget")
+        else:
+            f = budget_shift_predictor(p, b, cfg.c, T, cfg.mean_field_lr,
+                                       c_low=cfg.c_low_value)
+            shift_at_grid = [float(v) for v in f(np.asarray(lam[1:]))]
     except (ValueError, ZeroDivisionError) as err:
-        shift_at_grid = None
-        pred["notes"].append(f"budget shift predictor undefined: {err}")
+        degenerate = f"budget shift predictor undefined: {err}"
+    if degenerate:
+        pred["notes"].append(f"test (b) VOID by design: {degenerate}")
     pred["budget_extension"] = {
         "T": T, "two_T": 2 * T, "mean_field_lr": cfg.mean_field_lr, "p": p, "b": b,
         "rule": "cliff.budget_extension(p, b, c, T, mean_field_lr, lambda_T = measured "
                 "onset at T).shift, at the binding type's masses; eta fixed, not calibrated",
+        "undefined": degenerate,
         "predicted_shift_at_grid": {"lambdas": lam[1:], "shift": shift_at_grid}}
-    # (c) the second clip c': its shift, and its grid around the shifted windows
+    # (c) the second clip c': cliff.clip_cross_prediction's shift; where the finite-budget
+    # law is degenerate, the asymptotic two-class shift lambda*(c') - lambda*(c) instead
+    source = "cliff.clip_cross_prediction: lambda_inf(c') - lambda_inf(c)"
     try:
-        clip_shift = clip_shift_prediction(p, b, cfg.c, cfg.c_new, T, cfg.mean_field_lr,
-                                           c_low=cfg.c_low_value, c_low_new=1.0 / cfg.c_new)
+        clip_shift = (math.nan if degenerate else
+                      clip_shift_prediction(p, b, cfg.c, cfg.c_new, T, cfg.mean_field_lr,
+                                            c_low=cfg.c_low_value, c_low_new=1.0 / cfg.c_new))
     except (ValueError, ZeroDivisionError) as err:
         clip_shift = math.nan
         pred["notes"].append(f"clip shift prediction undefined: {err}")
+    if not math.isfinite(clip_shift) and meas.get("two_class_c_new") and "two_class" in (
+            meas["windows"]):
+        clip_shift = float(meas["two_class_c_new"][0]) - float(meas["windows"]["two_class"][0])
+        source = "asymptotic: two-class lambda*(c') - lambda*(c) of cliff.solve"
     wins, _ = finite_windows(meas["windows"], cfg.grid_upper)
     c_new_wins: dict[str, tuple[float, float]] = {}
     if math.isfinite(clip_shift):
@@ -305,9 +328,8 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
         pred["clip_cross"] = {"grid": None}
     pred["clip_cross"].update({
         "c_new": cfg.c_new, "c_low_new": 1.0 / cfg.c_new, "lambdas": lam_new,
-        "predicted_shift": clip_shift,
-        "rule": "cliff.clip_cross_prediction: lambda_inf(c') - lambda_inf(c) at the binding "
-                "type's masses, the finite-budget excess carried over"})
+        "predicted_shift": clip_shift, "source": source,
+        "rule": "the predicted onset shift from c to c' at the binding type's masses"})
     # (5) control: no clip at three main grid points
     lam_ctrl = [lam[0], lam[len(lam) // 2], lam[-1]]
     pred["control"] = {"c": cfg.control_c, "lambdas": lam_ctrl,
@@ -464,13 +486,16 @@ def analyse(cfg: Config, pred: dict[str, Any], sha: str, runs: list[dict[str, An
                             nulls={k: tuple(v) for k, v in pred["nulls"].items()}, rng=rng,
                             gate_passed=True, config=tc)
     be = pred["budget_extension"]
-    if be["predicted_shift_at_grid"]["shift"] is not None:
+    if be["predicted_shift_at_grid"]["shift"] is not None and not be.get("undefined"):
         f = budget_shift_predictor(be["p"], be["b"], cfg.c, T, be["mean_field_lr"],
                                    c_low=cfg.c_low_value)
         b_res = budget_extension_test(at_T, at_2T, f, rng=rng, gate_passed=True,
                                       config=tc).to_dict()
     else:
-        b_res = void("; ".join(pred["notes"]) or "no budget prediction")
+        b_res = void(be.get("undefined") or "; ".join(pred["notes"]) or "no budget prediction")
+        with np.errstate(invalid="ignore"):  # measured, beside the VOID verdict
+            b_res["measured_onsets"] = [float(onset(lam, at_T.pooled_rates, cfg.break_fraction)),
+                                        float(onset(lam, at_2T.pooled_rates, cfg.break_fraction))]
     shift = float(pred["clip_cross"]["predicted_shift"])
     c_res = (clip_cross_test(at_T, at_new, shift, rng=rng, gate_passed=True, config=tc).to_dict()
              if math.isfinite(shift) else void("clip shift prediction undefined"))
