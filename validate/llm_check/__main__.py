@@ -10,7 +10,7 @@ in the report:
    ``[lambda*, lambda_collapse]`` at the binding type and the by-token ``[q05, median]``;
 3. design the grids around the windows (``grid.design_grid``: at c, at the second clip c',
    and a no-clip control) and evaluate the warm-start gate (``gate.check_gate``; one retry
-   with a longer SFT);
+   with a longer SFT of teacher and warm start);
 4. write ``prediction.json`` (``prereg.write_prediction``: sealed, flushed to disk, its sha256
    printed) - windows, grids, shift predictions, direction, planned runs, gate;
 5. only when the gate passed: stamp ``first_sweep_run_started_at`` and run every planned OPD
@@ -116,9 +116,8 @@ def thresholds_for(cfg: Config, name: str) -> GateThresholds:
 
 
 def train_models(cfg: Config, name: str, warm_seed: int, tokenizer: Any, info: Any,
-                 student_steps: int, roles: tuple[str, ...] = ("teacher", "student")
-                 ) -> dict[str, Any]:
-    """SFT teacher and/or warm start of configuration ``name`` (seeds from ``warm_seed``)."""
+                 student_steps: int, teacher_steps: int) -> dict[str, Any]:
+    """SFT teacher and warm start of configuration ``name`` (seeds from ``warm_seed``)."""
     from validate.llm_check.models import TinyQwen3, new_model, train_sft
     from validate.llm_check.warmstart import recipes, sft_batches
 
@@ -126,12 +125,10 @@ def train_models(cfg: Config, name: str, warm_seed: int, tokenizer: Any, info: A
     t_rec, s_rec = recipes(name, cfg.teacher_format_noise, cfg.student_format_noise,
                            cfg.student_rank_noise)
     out: dict[str, Any] = {"recipe": {"teacher": asdict(t_rec), "student": asdict(s_rec),
-                                      "teacher_steps": cfg.teacher_steps,
+                                      "teacher_steps": teacher_steps,
                                       "student_steps": student_steps}}
-    for role, rec, steps, off in (("teacher", t_rec, cfg.teacher_steps, 0),
+    for role, rec, steps, off in (("teacher", t_rec, teacher_steps, 0),
                                   ("student", s_rec, student_steps, 1)):
-        if role not in roles:
-            continue
         seed = warm_seed * 100 + 10 * j + off
         m = new_model(len(tokenizer), info.pad_id, info.eos_id, TinyQwen3(), seed)
         train_sft(m, sft_batches(tokenizer, cfg.k, cfg.levels, cfg.sft_batch, rec), steps,
@@ -371,7 +368,8 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: dict[str
     if "checkpoints" in shared:
         m = dict(shared["checkpoints"])
     else:
-        m = train_models(cfg, name, warm_seed, tokenizer, info, cfg.student_steps)
+        m = train_models(cfg, name, warm_seed, tokenizer, info, cfg.student_steps,
+                         cfg.teacher_steps)
     th = thresholds_for(cfg, name)
     attempts: list[dict[str, Any]] = []
     for attempt in range(1, th.max_attempts + 1):
@@ -387,9 +385,8 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: dict[str
         retry = gate.retry_allowed if gate is not None else attempt < th.max_attempts
         if (gate is not None and gate.passed) or not retry or "checkpoints" in shared:
             break
-        m.update(train_models(cfg, name, warm_seed, tokenizer, info, cfg.retry_student_steps,
-                              ("student",)))
-        m["recipe"]["retry_student_steps"] = cfg.retry_student_steps
+        m = train_models(cfg, name, warm_seed, tokenizer, info, cfg.retry_student_steps,
+                         cfg.retry_teacher_steps)  # the retry: both models, longer
     passed = attempts[-1]["passed"]
     if cfg.gate_only:
         rec = {"configuration": name, "warm_seed": warm_seed, "passed": passed,

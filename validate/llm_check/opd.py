@@ -78,8 +78,11 @@ class Config:
     """SFT steps for each teacher"""
     student_steps: int = 500
     """SFT steps for each warm-start student"""
-    retry_student_steps: int = 1000
+    retry_student_steps: int = 2000
     """SFT steps of the warm start on the gate's one pre-registered retry"""
+    retry_teacher_steps: int = 1200
+    """SFT steps of the teacher on that retry (its format mass at the warm start's contexts
+    is part of the gate)"""
     sft_batch: int = 64
     """SFT batch size"""
     sft_lr: float = 3e-3
@@ -158,7 +161,8 @@ class Config:
         """The ``--quick`` run: same code path, tiny budgets (below every test's minimums,
         so every verdict is VOID by design)."""
         return Config(**{**self.__dict__, "teacher_steps": 40, "student_steps": 30,
-                         "retry_student_steps": 40, "sft_batch": 32, "estimate_rollouts": 64,
+                         "retry_student_steps": 40, "retry_teacher_steps": 50,
+                         "sft_batch": 32, "estimate_rollouts": 64,
                          "n_seeds": 1, "opd_steps": 4, "rollouts": 16, "eval_rollouts": 64,
                          "n_boot": 200, "mass_every": 2, "quick": True})
 
