@@ -255,6 +255,7 @@ def test_planned_runs_in_worker_processes_give_a_checked_report(tmp_path: Path) 
     from validate.llm_check.__main__ import analyse
     from validate.llm_check.jobs import Context, run_jobs
     from validate.llm_check.prereg import check_report, utc_now, write_prediction
+    from validate.llm_check.report import figure
 
     cfg, tok, info, (teacher, student), meas, pred, jobs = _tiny_unit(tmp_path, workers=2)
     kinds = {j.kind for j in jobs}
@@ -274,6 +275,7 @@ def test_planned_runs_in_worker_processes_give_a_checked_report(tmp_path: Path) 
     assert all("valid_mass" in h for h in main_run["history"])
     report = analyse(cfg, record["payload"], record["sha256"], runs, started, True)
     check_report(report, record)
+    assert len(figure(report).axes) == 2
     assert {v["verdict"] for v in report["tests"].values()} == {"VOID"}
     assert report["tests"]["cliff_interval"]["reasons"]
     assert {"cliff_disappeared", "onset"} <= set(report["control"])
