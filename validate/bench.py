@@ -23,7 +23,7 @@ mc_speedup_vs_loop, mc_steps_per_s, mc_draw_ceiling
     :func:`~validate.monte_carlo.finite_sample_loop` on the same chains and random stream;
     the ceiling is the speed-up left if all but numpy's binomial draws cost nothing.
 kary_speedup_vs_brentq
-    From :func:`cliff._kary.bench`.
+    From :func:`validate.bench_kary.bench`.
 contract_*, calibrate_*
     The output contract's cost in :func:`cliff.calibrate` as a ratio to the model forward
     passes it needs, from :mod:`validate.bench_contract`.
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,19 +42,10 @@ from scipy.special import expit
 
 import cliff
 from cliff import _blocks
-from cliff._kary import bench as bench_kary
 from validate import bench_contract
+from validate.bench_kary import bench as bench_kary
 from validate.monte_carlo import finite_sample, finite_sample_loop
-
-
-def best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
-    """Best wall time of ``repeats`` calls, in seconds."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
+from validate.timing import best_time
 
 
 def _points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,16 +36,7 @@ from validate.llm_check import vocab
 from validate.llm_check.checkpoints import Recipe, answer, build, corpus, schema, train_bpe
 from validate.llm_check.models import TinyQwen3, new_model
 from validate.llm_check.task import make_prompts, ranking_by
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
+from validate.timing import best_time
 
 
 def _walk_against_forward(tokenizer: Any, rows: int, n: int, repeats: int
@@ -60,7 +50,7 @@ def _walk_against_forward(tokenizer: Any, rows: int, n: int, repeats: int
     walker = cliff.Contract.json_schema(schema(8)).compile(tokenizer, rows, [eos])
     batches = [answers[s : s + 16] for s in range(0, n, 16)]
     positions = sum(len(a) for a in answers)
-    t_walk = _best(lambda: [walker.walk(b) for b in batches], repeats)
+    t_walk = best_time(lambda: [walker.walk(b) for b in batches], repeats + 1)  # + warm-up
     pad = int(tokenizer.pad_token_id)
     model = new_model(rows, pad, eos, TinyQwen3(), 0).eval()
     encoded = [tokenizer.encode(p.text, add_special_tokens=False) for p in prompts]
@@ -71,7 +61,7 @@ def _walk_against_forward(tokenizer: Any, rows: int, n: int, repeats: int
         gen = left_pad([a[::-1] for a in chunk], pad)[0].flip(1)  # right-padded answers
         r, t = zip(*[(i, j) for i, a in enumerate(chunk) for j in range(len(a))], strict=True)
         inputs.append((ids, mask, gen, torch.tensor(r), torch.tensor(t)))
-    t_fwd = _best(lambda: [position_logprobs(model, *x) for x in inputs], repeats)
+    t_fwd = best_time(lambda: [position_logprobs(model, *x) for x in inputs], repeats + 1)
     return positions / t_walk, t_walk / t_fwd
 
 
