@@ -108,14 +108,13 @@ def _design_problems(sweep: Sweep, cfg: OnsetTestConfig, name: str) -> list[str]
     return out
 
 
-def _interval_or_void(values: FloatArray, cfg: OnsetTestConfig, what: str
+def _interval_or_void(values: FloatArray, cfg: OnsetTestConfig, what: str, cause: str
                       ) -> tuple[tuple[float, float], int, str | None]:
     lo, hi, undefined = percentile_interval(values, cfg.level)
     if undefined > cfg.max_undefined * values.size:
         return ((math.nan, math.nan), undefined,
-                f"{what}: {undefined} of {values.size} bootstrap replicates undefined (parse "
-                f"rate 0 at lambda = 1 in the draw), more than (1 - level)/2 = "
-                f"{cfg.max_undefined:g}")
+                f"{what}: {undefined} of {values.size} bootstrap replicates undefined "
+                f"({cause}), more than (1 - level)/2 = {cfg.max_undefined:g}")
     return (lo, hi), undefined, None
 
 
@@ -228,7 +227,8 @@ def cliff_interval_test(sweep: Sweep, windows: Mapping[str, tuple[float, float]]
     point = float(onset(lam, sweep.pooled_rates, cfg.fraction))
     per_seed = tuple(float(v) for v in np.atleast_1d(onset(lam, sweep.rates, cfg.fraction)))
     (rates,) = resample_rates([sweep], cfg.n_boot, rng, cfg.rollouts)
-    interval, undefined, why = _interval_or_void(onset(lam, rates, cfg.fraction), cfg, "onset")
+    interval, undefined, why = _interval_or_void(onset(lam, rates, cfg.fraction), cfg, "onset",
+                                                 "parse rate 0 at lambda = 1 in the draw")
     if why:
         reasons.append(why)
     if reasons:
@@ -320,8 +320,10 @@ def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
         s_rep = sign * (b2 - b1)  # inf - inf = nan: undefined
         d_rep = s_rep - _predict(predict, b1)
     d_rep = np.where(np.isnan(s_rep), np.nan, d_rep)
-    s_int, undefined, why = _interval_or_void(s_rep, cfg, "shift")
-    d_int, _, _ = _interval_or_void(d_rep, cfg, "discrepancy")
+    cause = ("parse rate 0 at lambda = 1, or no onset on the grid at either sweep "
+             "(inf - inf), in the draw")
+    s_int, undefined, why = _interval_or_void(s_rep, cfg, "shift", cause)
+    d_int, _, _ = _interval_or_void(d_rep, cfg, "discrepancy", cause)
     if why:
         reasons.append(why)
     elif math.isnan(d_int[0]):
