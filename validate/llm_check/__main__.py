@@ -645,6 +645,7 @@ def parse_args(argv: list[str] | None) -> Config:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every configuration and warm-start seed; returns the report (one unit) or
     ``{"units": {...}}`` (several, each in its own subfolder ``<config>_w<seed>``)."""
+    from cliff._loading import same_tokenizer
     from validate.llm_check.models import load_checkpoint
     from validate.llm_check.tokenizer import build_tokenizer, token_info
 
@@ -661,8 +662,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise ValueError("--student and --teacher must be given together")
         student, tokenizer = load_checkpoint(cfg.student, "--student")
         teacher, t_tok = load_checkpoint(cfg.teacher, "--teacher")
-        if t_tok.get_vocab() != tokenizer.get_vocab():
-            raise ValueError("--teacher: its tokenizer's vocabulary differs from --student's")
+        same_tokenizer(tokenizer, t_tok, ("--student", "--teacher"))
         shared["checkpoints"] = {"teacher": on_device(teacher, cfg.device),
                                  "student": on_device(student, cfg.device),
                                  "recipe": {"student": cfg.student, "teacher": cfg.teacher}}

@@ -7,21 +7,19 @@ Shapes: ``B`` batch, ``P`` prompt length (left-padded), ``T`` generated length, 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 from transformers import (
-    AutoTokenizer,
     PreTrainedTokenizerBase,
     Qwen3Config,
     Qwen3ForCausalLM,
 )
 
+from cliff._loading import load_model, load_tokenizer
 from cliff._rollout import answer_logprobs, left_pad, sample
 
 __all__ = ["Batch", "TinyQwen3", "answer_logprobs", "left_pad", "load_checkpoint", "new_model",
@@ -70,23 +68,10 @@ def new_model(vocab_size: int, pad_id: int, eos_id: int, size: TinyQwen3,
 
 
 def load_checkpoint(path: str, argument: str) -> tuple[Qwen3ForCausalLM, PreTrainedTokenizerBase]:
-    """Load a Qwen3 checkpoint and its tokenizer from a local folder, never from the network.
-
-    Raises ``FileNotFoundError`` naming ``argument`` and ``path`` when the folder or its
-    ``config.json`` is missing; the check runs before any ``from_pretrained`` call, which is
-    made with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``.
-    """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{argument}: no such checkpoint folder: {str(folder)!r}")
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{argument}: {str(folder)!r} has no config.json (expected a save_pretrained folder)"
-        )
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    model = Qwen3ForCausalLM.from_pretrained(str(folder), local_files_only=True)
-    return model, tokenizer
+    """Load a Qwen3 checkpoint and its tokenizer from a local folder, never from the network
+    (:func:`cliff._loading.load_model`: ``FileNotFoundError`` naming ``argument`` and ``path``
+    when the folder or its ``config.json`` is missing, ``local_files_only=True``)."""
+    return load_model(path, argument), load_tokenizer(path, argument)
 
 
 def token_logprobs(
