@@ -15,7 +15,8 @@ from typing import Any
 
 from cliff._contract import Contract
 
-__all__ = ["load_model", "load_tokenizer", "read_contract", "read_prompts", "same_tokenizer"]
+__all__ = ["load_model", "load_tokenizer", "read_contract", "read_jsonl", "read_prompts",
+           "same_tokenizer"]
 
 
 def _folder(path: str | os.PathLike[str], argument: str) -> Path:
@@ -69,27 +70,35 @@ def same_tokenizer(a: Any, b: Any, names: tuple[str, str] = ("--teacher", "--ref
                          f"special tokens differ: {sa} and {sb}")
 
 
-def read_prompts(path: str | os.PathLike[str], argument: str = "--prompts") -> list[str]:
-    """Prompts from JSONL: one ``{"prompt": str}`` object per non-empty line."""
+def read_jsonl(path: str | os.PathLike[str], argument: str, shape: str
+               ) -> list[tuple[int, Any]]:
+    """``(line number, parsed object)`` of every non-empty line of a JSONL file; ``shape``
+    describes one line (``{"prompt": str}``) in the error a line that is not JSON gets."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"{argument}: no such file: {str(file)!r}")
-    prompts = []
+    rows = []
     for n, line in enumerate(file.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            rows.append((n, json.loads(line)))
         except json.JSONDecodeError as err:
             raise ValueError(f"{argument}: line {n} is not JSON ({err.msg}); expected JSONL, "
-                             f"one {{\"prompt\": str}} object per line, got {line[:60]!r}"
-                             ) from None
+                             f"one {shape} object per line, got {line[:60]!r}") from None
+    return rows
+
+
+def read_prompts(path: str | os.PathLike[str], argument: str = "--prompts") -> list[str]:
+    """Prompts from JSONL: one ``{"prompt": str}`` object per non-empty line."""
+    prompts = []
+    for n, obj in read_jsonl(path, argument, '{"prompt": str}'):
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
             raise ValueError(f"{argument}: line {n} must be an object with a 'prompt' string, "
-                             f"got {line[:60]!r}")
+                             f"got {json.dumps(obj)[:60]!r}")
         prompts.append(obj["prompt"])
     if not prompts:
-        raise ValueError(f"{argument}: {str(file)!r} holds no prompts")
+        raise ValueError(f"{argument}: {str(path)!r} holds no prompts")
     return prompts
 
 

@@ -26,7 +26,6 @@ in the report:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from cliff._io import save_figure, write_json
+from cliff._loading import read_jsonl
 from validate.llm_check.gate import GateResult, GateThresholds, WarmStartStats, check_gate
 from validate.llm_check.grid import GridDesign, design_grid
 from validate.llm_check.jobs import Context, Job, run_jobs
@@ -79,15 +79,10 @@ FORMAT_TYPE = "close"
 
 def load_data(path: str) -> list[Prompt]:
     """Real prompts from JSONL: ``{"prompt": str, "relevance": [K numbers]}`` per line."""
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--data: no such file: {str(file)!r}")
     prompts = []
-    for n, line in enumerate(file.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        obj = json.loads(line)
-        if not isinstance(obj.get("prompt"), str) or not isinstance(obj.get("relevance"), list):
+    for n, obj in read_jsonl(path, "--data", '{"prompt": str, "relevance": [numbers]}'):
+        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) \
+                or not isinstance(obj.get("relevance"), list):
             raise ValueError(f"--data line {n}: needs 'prompt' (str) and 'relevance' (list)")
         prompts.append(Prompt(obj["prompt"], tuple(float(v) for v in obj["relevance"])))
     ks = {len(p.relevance) for p in prompts}
