@@ -159,9 +159,7 @@ class IntervalTestResult:
     config: OnsetTestConfig = field(default_factory=OnsetTestConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["config"] = self.config.to_dict()
-        return d
+        return asdict(self)  # recurses into config (OnsetTestConfig.to_dict is asdict too)
 
 
 def cliff_interval_test(sweep: Sweep, windows: Mapping[str, tuple[float, float]], *,
@@ -282,9 +280,7 @@ class ShiftTestResult:
     config: OnsetTestConfig = field(default_factory=OnsetTestConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["config"] = self.config.to_dict()
-        return d
+        return asdict(self)  # recurses into config (OnsetTestConfig.to_dict is asdict too)
 
 
 def _as_predictor(predicted: float | ShiftPredictor) -> ShiftPredictor:
