@@ -248,6 +248,22 @@ def gate_row(name: str, warm_seed: int, attempt: int, meas: dict[str, Any],
 # ---------------------------------------------------------------------------------------------
 # the plan (pre-registered)
 
+THRESHOLD_RULE = ("tau of the finite-budget law: b/2 when softening (the binding class's mass "
+                  "halves, the one-position form of the parse-rate halving that defines the "
+                  "measured onset); 1 - (1-p)/(2c) when sharpening (half the tail mass the "
+                  "clip-safe edge allows: the dynamics run upwards, past every fixed point "
+                  "below lambda_collapse)")
+
+
+def law_threshold(p: float, b: float, c: float) -> float:
+    """The onset threshold ``tau`` on the modal mass for the finite-budget law (THRESHOLD_RULE).
+
+    The model's default ``tau = 1/2`` is degenerate here: a sharpening warm start at
+    ``b ~ 1/2`` starts past it, and a teacher at ``p ~ 1`` ends past any ``tau < p``.
+    """
+    return 0.5 * b if p < b else 1.0 - (1.0 - p) / (2.0 * c)
+
+
 
 def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
          seeds: list[int]) -> tuple[dict[str, Any], list[Job]]:
@@ -256,23 +272,25 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
     T = cfg.opd_steps
     lam = list(grid.lambdas)
     pred: dict[str, Any] = {"grid": grid.to_dict(), "lambdas": lam, "notes": []}
-    # (b) budget extension: lambda_T -> lambda_T - lambda_2T at the binding type's masses.
-    # The law is degenerate when lambda = 1 already crosses its threshold (regime "start":
-    # the warm start's modal mass is past 1/2), so lambda_T = 1 at every budget.
+    # (b) budget extension: lambda_T -> lambda_T - lambda_2T at the binding type's masses and
+    # the onset threshold of law_threshold (derivations/notes/finite_budget.md, "The
+    # threshold of the model check")
     import cliff
 
+    tau = law_threshold(p, b, cfg.c)
     shift_at_grid: list[float] | None = None
     degenerate = None
     try:
-        e = cliff.budget_extension(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value)
-        if e.regime == "start" or not float(e.lambda_inf) > 1.0:
+        e = cliff.budget_extension(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value,
+                                   threshold=tau)
+        if e.regime in ("start", "teacher") or not float(e.lambda_inf) > 1.0:
             degenerate = (f"the finite-budget law is degenerate at the binding type's masses "
-                          f"(p = {p:.6g}, b = {b:.6g}): regime {e.regime!r}, lambda_inf = "
-                          f"{float(e.lambda_inf):.6g}, so it predicts lambda_T = 1 at every "
-                          f"budget")
+                          f"(p = {p:.6g}, b = {b:.6g}, tau = {tau:.6g}): regime "
+                          f"{e.regime!r}, lambda_inf = {float(e.lambda_inf):.6g}, so it "
+                          f"predicts lambda_T = 1 at every budget")
         else:
             f = budget_shift_predictor(p, b, cfg.c, T, cfg.mean_field_lr,
-                                       c_low=cfg.c_low_value)
+                                       c_low=cfg.c_low_value, threshold=tau)
             shift_at_grid = [float(v) for v in f(np.asarray(lam[1:]))]
     except (ValueError, ZeroDivisionError) as err:
         degenerate = f"budget shift predictor undefined: {err}"
@@ -280,8 +298,11 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
         pred["notes"].append(f"test (b) VOID by design: {degenerate}")
     pred["budget_extension"] = {
         "T": T, "two_T": 2 * T, "mean_field_lr": cfg.mean_field_lr, "p": p, "b": b,
-        "rule": "cliff.budget_extension(p, b, c, T, mean_field_lr, lambda_T = measured "
-                "onset at T).shift, at the binding type's masses; eta fixed, not calibrated",
+        "threshold": tau,
+        "rule": "cliff.budget_extension(p, b, c, T, mean_field_lr, threshold, lambda_T = "
+                "measured onset at T).shift, at the binding type's masses; eta fixed, not "
+                "calibrated",
+        "threshold_rule": THRESHOLD_RULE,
         "undefined": degenerate,
         "predicted_shift_at_grid": {"lambdas": lam[1:], "shift": shift_at_grid}}
     # (c) the second clip c': cliff.clip_cross_prediction's shift; where the finite-budget
@@ -290,7 +311,8 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
     try:
         clip_shift = (math.nan if degenerate else
                       clip_shift_prediction(p, b, cfg.c, cfg.c_new, T, cfg.mean_field_lr,
-                                            c_low=cfg.c_low_value, c_low_new=1.0 / cfg.c_new))
+                                            c_low=cfg.c_low_value, c_low_new=1.0 / cfg.c_new,
+                                            threshold=tau))
     except (ValueError, ZeroDivisionError) as err:
         clip_shift = math.nan
         pred["notes"].append(f"clip shift prediction undefined: {err}")
@@ -480,7 +502,7 @@ def analyse(cfg: Config, pred: dict[str, Any], sha: str, runs: list[dict[str, An
     be = pred["budget_extension"]
     if be["predicted_shift_at_grid"]["shift"] is not None and not be.get("undefined"):
         f = budget_shift_predictor(be["p"], be["b"], cfg.c, T, be["mean_field_lr"],
-                                   c_low=cfg.c_low_value)
+                                   c_low=cfg.c_low_value, threshold=be["threshold"])
         b_res = budget_extension_test(at_T, at_2T, f, rng=rng, gate_passed=True,
                                       config=tc).to_dict()
     else:
