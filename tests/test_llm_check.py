@@ -224,6 +224,89 @@ def test_quick_run_report_structure(quick_report: tuple[dict, Path]) -> None:
     assert on_disk["config"] == payload["config"]
 
 
+def test_summary_tables_the_report_on_disk(quick_report: tuple[dict, Path],
+                                           tmp_path: Path) -> None:
+    # One row per report.json, the sealed sha256 in it, and an archived copy that keeps every
+    # test while dropping the training histories.
+    from validate.llm_check.summary import COLUMNS, main
+
+    report, out = quick_report
+    text = main([str(out), "--archive", str(tmp_path)])
+    header, rule, *rows = text.splitlines()
+    assert len(rows) == 1 and rows[0].count("|") == header.count("|") == len(COLUMNS) + 1
+    assert report["prediction_sha256"][:12] in rows[0] and "VOID" in rows[0]
+    archived = json.loads((tmp_path / f"sharpening_w{report['warm_seed']}.report.json")
+                          .read_text())
+    assert archived["tests"] == json.loads((out / "report.json").read_text())["tests"]
+    assert all("history" not in r for r in archived.get("runs", []))
+
+
+def test_gate_only_writes_the_gate_and_nothing_else(tmp_path: Path) -> None:
+    # --gate-only stops after the gate: gate.json with every attempt and its measurement, no
+    # sealed prediction, no sweep, no report.
+    from validate.llm_check.__main__ import main
+
+    rec = main(["--quick", "--gate-only", "--out", str(tmp_path), "--device", "cpu"])
+    on_disk = json.loads((tmp_path / "gate.json").read_text())
+    assert on_disk["passed"] == rec["passed"] and isinstance(rec["passed"], bool)
+    assert on_disk["attempts"] and on_disk["attempts"][0]["measurement"]["warm_start"]
+    assert on_disk["thresholds"]["eval_rollouts"] == rec["thresholds"]["eval_rollouts"]
+    if not on_disk["passed"]:
+        assert on_disk["attempts"][-1]["message"].startswith("VOID")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gate.json"]
+
+
+@pytest.mark.parametrize("p, b", [(0.99979, 0.512), (0.9994, 0.503), (0.999, 0.35)])
+def test_sharpening_threshold_puts_the_law_onset_in_the_cliff_window(p: float, b: float) -> None:
+    # At the sharpening gate's masses the finite-budget law with the check's threshold is not
+    # degenerate, and its asymptotic onset lies in cliff.solve's [lambda*, lambda_collapse]
+    # (two separate derivations: the branch solution of "fixed point = tau" and the edge of
+    # the clip-safe region).
+    import cliff
+    from validate.llm_check.__main__ import law_threshold
+
+    tau = law_threshold(p, b, 5.0)
+    s = cliff.solve(p, b, 5.0)
+    e = cliff.budget_extension(p, b, 5.0, 60, 0.05, threshold=tau, lambda_T=s.lambda_star + 0.04)
+    assert e.regime not in ("start", "teacher", "never")
+    assert s.lambda_star - 1e-12 <= e.lambda_inf <= s.lambda_collapse + 1e-12
+
+
+def test_sharpening_budget_shift_matches_the_simulated_mean_field() -> None:
+    # Where the law claims validity (in_range), its predicted shift lambda_T - lambda_2T is
+    # within 15% of the one the simulated mean-field flow (validate.monte_carlo, sgd clock)
+    # shows on a 1e-4 lambda grid. Measured: law 0.0196, simulated 0.0214.
+    import cliff
+    from validate.llm_check.__main__ import law_threshold
+    from validate.monte_carlo import mean_field
+
+    p, b, steps, lr = 0.99979, 0.512, 100_000, 1.0
+    tau = law_threshold(p, b, 5.0)
+    lam = np.linspace(1.19, 1.26, 701)
+    theta_T = mean_field(p, b, 5.0, lam, steps=steps, lr=lr, clock="sgd")
+    theta_2T = mean_field(p, b, 5.0, lam, steps=steps, lr=lr, clock="sgd", theta0=theta_T)
+    target = np.log(tau) - np.log1p(-tau)
+    onset_T, onset_2T = (lam[np.argmax(th >= target)] for th in (theta_T, theta_2T))
+    assert lam[0] < onset_2T < onset_T < lam[-1]
+    e = cliff.budget_extension(p, b, 5.0, steps, lr, threshold=tau, lambda_T=onset_T)
+    assert e.in_range
+    assert e.shift == pytest.approx(onset_T - onset_2T, rel=0.15)
+
+
+def test_softening_threshold_is_the_halving_of_the_warm_start_mass() -> None:
+    # Softening: the Euler map run to the law's asymptotic onset settles at b/2.
+    import cliff
+    from validate.llm_check.__main__ import law_threshold
+
+    p, b = 0.7, 0.9
+    tau = law_threshold(p, b, 5.0)
+    assert tau == 0.45
+    lam = cliff.asymptotic_onset(p, b, 5.0, threshold=tau)
+    assert 1.0 < lam < cliff.solve(p, b, 5.0).lambda_collapse
+    onset_long = cliff.finite_budget_onset(p, b, 5.0, 20000, 0.5, threshold=tau)
+    assert onset_long == pytest.approx(lam, abs=1e-3)
+
+
 def _tiny_unit(tmp_path: Path, workers: int) -> tuple[Any, ...]:
     from validate.llm_check.__main__ import plan
     from validate.llm_check.grid import design_grid
