@@ -238,7 +238,7 @@ def test_summary_tables_the_report_on_disk(quick_report: tuple[dict, Path],
     archived = json.loads((tmp_path / f"sharpening_w{report['warm_seed']}.report.json")
                           .read_text())
     assert archived["tests"] == json.loads((out / "report.json").read_text())["tests"]
-    assert all("history" not in r for r in archived.get("runs", []))
+    assert all("history" not in r and "final" not in r for r in archived.get("runs", []))
 
 
 def test_gate_only_writes_the_gate_and_nothing_else(tmp_path: Path) -> None:

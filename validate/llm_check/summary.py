@@ -5,7 +5,7 @@ and compact copies of them for the repository.
 under the folder, the gate, the sealed prediction's sha256, the predicted windows and every
 test's measured interval and verdict, null predictors and direction included.  With
 ``--archive DIR`` it also writes ``<config>_w<seed>.report.json`` into ``DIR``: the report
-without the per-update training histories (the evaluations, tests and per-seed curves stay).
+without the per-update training histories (the evaluations at T and 2T, tests and per-seed curves stay).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ COLUMNS = ("warm seed", "gate", "prediction sha256", "two-class window", "by-tok
 
 
 def compact(report: dict[str, Any]) -> dict[str, Any]:
-    """``report`` without the runs' per-update histories."""
-    runs = [{k: v for k, v in r.items() if k != "history"} for r in report.get("runs", [])]
+    """``report`` without the runs' per-update histories and final states (the last of
+    ``evals`` holds the same evaluation)."""
+    runs = [{k: v for k, v in r.items() if k not in ("history", "final")}
+            for r in report.get("runs", [])]
     return {**report, "runs": runs} if "runs" in report else dict(report)
 
 
