@@ -107,3 +107,27 @@ def test_one_window() -> None:
     assert g.distance == math.inf and g.separable
     assert g.step == pytest.approx(0.1 / 5)
     assert g.to_dict()["lambdas"][0] == 1.0
+
+
+@given(two_windows(), st.integers(1, 5))
+def test_points_beyond_extend_the_grid_without_changing_it(
+        windows: dict[str, tuple[float, float]], beyond: int) -> None:
+    # The designed grid is a prefix of the extended one, the step at the windows is the same,
+    # and the extension doubles the last point's distance from 1 in `beyond` geometric steps
+    # (none past `upper`).
+    n = _required(windows)
+    assume(n <= 400)
+    base = design_grid(windows, n, upper=6.0)
+    ext = design_grid(windows, n, upper=6.0, beyond=beyond)
+    k = len(base.lambdas)
+    assert ext.lambdas[:k] == base.lambdas and ext.step == base.step
+    far = np.array(ext.lambdas[k - 1:]) - 1.0
+    assert np.all(np.diff(far) > 0) and len(far) - 1 <= beyond
+    assert np.allclose(far[1:] / far[:-1], 2.0 ** (1.0 / beyond))
+    last = base.lambdas[-1]
+    assert (len(far) - 1 == beyond) == (1.0 + 2.0 * (last - 1.0) <= 6.0 * (1 + 1e-12))
+
+
+def test_beyond_must_be_a_count() -> None:
+    with pytest.raises(ValueError, match="beyond must be an integer >= 0"):
+        design_grid({"a": (1.2, 1.3)}, 8, beyond=-1)

@@ -223,7 +223,8 @@ def gate_for(cfg: Config, name: str, meas: dict[str, Any], attempt: int
     if not wins:
         return None, None, why or ["no predicted window"]
     try:
-        grid = design_grid(wins, cfg.n_grid, upper=cfg.grid_upper, min_step=cfg.grid_min_step)
+        grid = design_grid(wins, cfg.n_grid, upper=cfg.grid_upper, min_step=cfg.grid_min_step,
+                           beyond=cfg.n_beyond)
     except ValueError as err:
         return None, None, [*why, f"grid: {err}"]
     try:
@@ -333,7 +334,7 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
                   for k, (lo, hi) in c_new_wins.items()}
     try:
         grid_new = design_grid(c_new_wins or wins, cfg.n_grid, upper=cfg.grid_upper,
-                               min_step=cfg.grid_min_step)
+                               min_step=cfg.grid_min_step, beyond=cfg.n_beyond)
         lam_new = list(grid_new.lambdas)
         pred["clip_cross"] = {"grid": grid_new.to_dict()}
     except ValueError as err:

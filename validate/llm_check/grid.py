@@ -22,6 +22,16 @@ refused with the smallest ``n`` that works.  When the predictors are closer than
 anyway by the same formula (centred on the hull, step ``max((B - A)/(n - 3), h_min)``) and
 ``separable`` is False - the test then scores both predictors on one cliff and cannot tell
 them apart, which the prediction states in advance.
+
+The windows are asymptotic (``T -> inf``); after ``T`` updates the onset lies above them
+(the finite-budget law: ``lambda_T - lambda_inf ~ 1/(eta T)``), by an amount that depends on
+the uncalibrated step size.  ``beyond`` points past the last one, ``L``, therefore follow it,
+spaced geometrically in the distance from ``lambda = 1`` up to twice that distance,
+
+.. math:: e_j = 1 + (L - 1)\, 2^{j/J},\quad j = 1, \dots, J,
+
+(capped at ``upper``), so that an onset delayed past the windows is located rather than
+reported as "none on the grid".  They do not change the step at the windows.
 """
 
 from __future__ import annotations
@@ -68,7 +78,7 @@ class GridDesign:
 
 def design_grid(windows: Mapping[str, tuple[float, float]], n_points: int = 8, *,
                 lower: float | None = None, upper: float = 6.0,
-                min_step: float = 0.01) -> GridDesign:
+                min_step: float = 0.01, beyond: int = 0) -> GridDesign:
     r"""``lambda = 1`` plus ``n_points`` points around the predicted windows (module rule).
 
     Parameters
@@ -85,6 +95,8 @@ def design_grid(windows: Mapping[str, tuple[float, float]], n_points: int = 8, *
         stable)``); the windows must end at or below it.
     min_step : float
         Resolution floor ``h_min`` > 0: the grid never steps finer than this.
+    beyond : int
+        Points past the designed grid (module rule), >= 0; none beyond ``upper``.
 
     Returns
     -------
@@ -111,6 +123,8 @@ def design_grid(windows: Mapping[str, tuple[float, float]], n_points: int = 8, *
     n = int(n_points)
     if n != n_points or n < 8:
         raise ValueError(f"n_points must be an integer >= 8, got {n_points!r}")
+    if int(beyond) != beyond or beyond < 0:
+        raise ValueError(f"beyond must be an integer >= 0, got {beyond!r}")
     h_min = float(min_step)
     if not (h_min > 0.0 and math.isfinite(h_min)):
         raise ValueError(f"min_step must be finite and > 0, got {min_step!r}")
@@ -145,12 +159,15 @@ def design_grid(windows: Mapping[str, tuple[float, float]], n_points: int = 8, *
     pts = np.linspace(start, stop, n)
     lam = (1.0,) + tuple(float(v) for v in pts)
     step = local_step(np.asarray(lam), (a, b))
+    far = 1.0 + (stop - 1.0) * 2.0 ** (np.arange(1, int(beyond) + 1) / max(int(beyond), 1))
+    lam += tuple(float(v) for v in far if v <= upper)
     separable = step <= 0.5 * d * tol
     if not separable and achievable:
         raise ValueError(f"the bounds force a step of {step:.4g} at the windows, more than half "
                          f"the distance between the predictors (d/2 = {0.5 * d:.4g}); widen "
                          f"[lower, upper] = [{low_bound!r}, {upper!r}] or raise n_points")
     rule = (f"1 and {n} equal steps h = max((B - A)/(n - 3), {h_min:g}) centred on the hull "
-            f"[A, B] of the windows, moved inside [{low_bound:g}, {upper:g}]")
+            f"[A, B] of the windows, moved inside [{low_bound:g}, {upper:g}]; then {int(beyond)} "
+            f"points 1 + (L - 1) 2^(j/{int(beyond)}) past the last one, L, up to {upper:g}")
     return GridDesign(lambdas=lam, step=step, distance=d, separable=bool(separable),
                       hull=(a, b), windows=wins, rule=rule)

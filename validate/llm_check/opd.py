@@ -106,6 +106,9 @@ class Config:
     """warm-start rollouts whose structural positions measure p and b"""
     n_grid: int = 8
     """grid points besides lambda = 1 (validate.llm_check.grid.design_grid, >= 8)"""
+    n_beyond: int = 3
+    """grid points past the windows, up to twice the grid's distance from 1 (the T-step onset
+    lies above the asymptotic windows; validate.llm_check.grid)"""
     grid_min_step: float = 0.01
     """the grid's resolution floor h_min"""
     grid_upper: float = 6.0

@@ -5,7 +5,8 @@ and compact copies of them for the repository.
 under the folder, the gate, the sealed prediction's sha256, the predicted windows and every
 test's measured interval and verdict, null predictors and direction included.  With
 ``--archive DIR`` it also writes ``<config>_w<seed>.report.json`` into ``DIR``: the report
-without the per-update training histories (the evaluations at T and 2T, tests and per-seed curves stay).
+without the per-update training histories (the evaluations at T and 2T, the tests and the
+per-seed curves stay).
 """
 
 from __future__ import annotations
