@@ -360,6 +360,13 @@ def test_direction_check() -> None:
     none_past = direction_check(DirectionPrediction("close", "up", True, past=1.3), lam, mass,
                                 parse)
     assert none_past.happened is None
+    # a mass that starts near 1 moves "up" by halving its tail, not by a fixed amount
+    near_one = [[0.998, 0.998, 0.9995, 0.9992], [0.997, 0.997, 0.9985, 0.998]]
+    r = direction_check(up, lam, near_one, parse)
+    assert r.mass_change < up.min_change and r.mass_as_predicted is True
+    assert r.shrink == pytest.approx(np.mean([0.25, 0.4, 0.5, 2 / 3]) - 1.0)
+    r = direction_check(up, lam, [[0.998, 0.998, 0.9985, 0.9985]] * 2, parse)
+    assert r.shrink == pytest.approx(-0.25) and r.mass_as_predicted is False
     with pytest.raises(ValueError, match="valid_mass must be 'up' or 'down'"):
         DirectionPrediction("close", "sideways", True, past=1.2)  # type: ignore[arg-type]
 

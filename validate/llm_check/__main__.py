@@ -354,7 +354,9 @@ def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
     direction = DirectionPrediction(meas["binding_type"], "up" if p > b else "down", True, past)
     pred["direction"] = {**direction.to_dict(),
                          "rule": "the binding type's valid mass moves past the windows the way "
-                                 "log(p/b) points (up when p > b), and the parse rate falls"}
+                                 "log(p/b) points (up when p > b: its tail shrinks by min_shrink "
+                                 "of its lambda = 1 value or more), and the parse rate falls by "
+                                 "min_change or more"}
     pred["nulls"] = null_windows(lam, cfg.null_constant)
     pred["primary_window"] = "two_class"
     pred["test_config"] = OnsetTestConfig(fraction=cfg.break_fraction,
@@ -526,7 +528,7 @@ def analyse(cfg: Config, pred: dict[str, Any], sha: str, runs: list[dict[str, An
     parse = per_seed(runs, "main", lam, seeds, T, "parse_rate")
     d = pred["direction"]
     dp = DirectionPrediction(d["position_type"], d["valid_mass"], d["parse_rate_falls"],
-                             d["past"], d["min_change"])
+                             d["past"], d["min_change"], d["min_shrink"])
     mass = np.array(mass_of(runs, lam, seeds, T, dp.position_type))
     report["direction"] = (direction_check(dp, lam, np.nan_to_num(mass), parse).to_dict()
                            if np.isfinite(mass).all() else

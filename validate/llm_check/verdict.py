@@ -197,7 +197,12 @@ class DirectionPrediction:
         Grid points with ``lambda > past`` count as past the cliff (e.g. the upper end of the
         predicted windows widened by half a step); fixed before the sweep.
     min_change : float
-        Smallest change, in probability, that counts as a move (>= 0).
+        Smallest change of the parse rate, in probability, that counts as a move (>= 0).
+    min_shrink : float
+        Smallest relative shrink of the class the move takes mass from (the tail ``1 - m``
+        for "up", ``m`` for "down") that counts as a move of the valid mass, in [0, 1): a
+        move is judged against the room there is, so a mass already at 0.998 can still
+        move "up" by halving its tail.
     """
 
     position_type: str
@@ -205,6 +210,7 @@ class DirectionPrediction:
     parse_rate_falls: bool
     past: float
     min_change: float = 0.02
+    min_shrink: float = 0.5
 
     def __post_init__(self) -> None:
         if self.valid_mass not in ("up", "down"):
@@ -213,6 +219,8 @@ class DirectionPrediction:
             raise ValueError(f"past must be a finite lambda >= 1, got {self.past!r}")
         if not 0.0 <= self.min_change < 1.0:
             raise ValueError(f"min_change must be in [0, 1), got {self.min_change!r}")
+        if not 0.0 <= self.min_shrink < 1.0:
+            raise ValueError(f"min_shrink must be in [0, 1), got {self.min_shrink!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,6 +235,9 @@ class DirectionResult:
     past_lambdas : grid points counted as past the cliff.
     mass_change, parse_change : mean over seeds and past points of (value - value at 1).
     mass_change_per_seed, parse_change_per_seed : the same per seed.
+    shrink : the mean over seeds and past points of the losing class's share relative to
+        its lambda = 1 value, ``(1 - m)/(1 - m_1)`` ("up") or ``m/m_1`` ("down"), minus one
+        (``-0.5``: halved).
     mass_as_predicted, parse_as_predicted : whether each moved as predicted (None: no point
         past the cliff on the grid).
     happened : both as predicted (None when undetermined).
@@ -235,6 +246,7 @@ class DirectionResult:
     past_lambdas: tuple[float, ...]
     mass_change: float
     mass_change_per_seed: tuple[float, ...]
+    shrink: float
     parse_change: float
     parse_change_per_seed: tuple[float, ...]
     mass_as_predicted: bool | None
@@ -255,9 +267,14 @@ def direction_check(prediction: DirectionPrediction, lambdas: ArrayLike, valid_m
         \qquad P = \{l : \lambda_l > \text{past}\},
 
     for ``x`` the student's valid mass at the predicted position type and the parse rate.
-    The mass moved as predicted when ``Delta >= min_change`` ("up") or
-    ``Delta <= -min_change`` ("down"); the parse rate fell when ``Delta <= -min_change`` (and,
-    when the prediction says it does not fall, "as predicted" means ``Delta > -min_change``).
+    The mass moved as predicted when the class it leaves shrank by ``min_shrink`` or more,
+
+    .. math:: \rho = \frac1S \sum_s \frac1{|P|}\sum_{l \in P}
+              \frac{1 - m_{s,l}}{1 - m_{s,0}} - 1 \le -\text{min\_shrink}
+
+    ("up"; ``m`` in place of ``1 - m`` for "down"); the parse rate fell when
+    ``Delta <= -min_change`` (and, when the prediction says it does not fall, "as predicted"
+    means ``Delta > -min_change``).
 
     Parameters
     ----------
@@ -272,8 +289,8 @@ def direction_check(prediction: DirectionPrediction, lambdas: ArrayLike, valid_m
     --------
     >>> pred = DirectionPrediction("close", "up", True, past=1.2)
     >>> r = direction_check(pred, [1.0, 1.1, 1.3], [[0.5, 0.6, 0.99]], [[0.9, 0.9, 0.1]])
-    >>> r.happened, round(r.mass_change, 2), round(r.parse_change, 2)
-    (True, 0.49, -0.8)
+    >>> r.happened, round(r.mass_change, 2), round(r.shrink, 2), round(r.parse_change, 2)
+    (True, 0.49, -0.98, -0.8)
     """
     lam = check_grid("lambdas", lambdas)
     mass = np.asarray(valid_mass, dtype=np.float64)
@@ -286,14 +303,17 @@ def direction_check(prediction: DirectionPrediction, lambdas: ArrayLike, valid_m
     past = lam > prediction.past
     if not past.any():
         nan = math.nan
-        return DirectionResult((), nan, (), nan, (), None, None, None)
+        return DirectionResult((), nan, (), nan, nan, (), None, None, None)
     dm = (mass[:, past] - mass[:, :1]).mean(axis=1)  # (S,)
     dp = (parse[:, past] - parse[:, :1]).mean(axis=1)
+    losing = 1.0 - mass if prediction.valid_mass == "up" else mass
+    with np.errstate(divide="ignore", invalid="ignore"):  # a share of 0 at 1 cannot shrink
+        rho = float(np.mean(losing[:, past] / losing[:, :1]) - 1.0)
     m, p, eps = float(dm.mean()), float(dp.mean()), prediction.min_change
-    mass_ok = m >= eps if prediction.valid_mass == "up" else m <= -eps
+    mass_ok = bool(rho <= -prediction.min_shrink)  # False for NaN
     parse_ok = p <= -eps if prediction.parse_rate_falls else p > -eps
     return DirectionResult(tuple(float(v) for v in lam[past]), m, tuple(float(v) for v in dm),
-                           p, tuple(float(v) for v in dp), bool(mass_ok), bool(parse_ok),
+                           rho, p, tuple(float(v) for v in dp), mass_ok, bool(parse_ok),
                            bool(mass_ok and parse_ok))
 
 
