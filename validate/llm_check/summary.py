@@ -2,11 +2,11 @@
 and compact copies of them for the repository.
 
 ``python -m validate.llm_check.summary runs/registered`` prints, for every ``report.json``
-under the folder, the gate, the sealed prediction's sha256, the predicted windows and every
-test's measured interval and verdict, null predictors and direction included.  With
-``--archive DIR`` it also writes ``<config>_w<seed>.report.json`` into ``DIR``: the report
-without the per-update training histories (the evaluations at T and 2T, the tests and the
-per-seed curves stay).
+(or archived ``*.report.json``) under the folder, the gate, the sealed prediction's sha256,
+the predicted windows and every test's measured interval and verdict, null predictors and
+direction included.  With ``--archive DIR`` it also writes ``<config>_w<seed>.report.json``
+into ``DIR``: the report without the per-update training histories (the evaluations at T
+and 2T, the tests and the per-seed curves stay).
 """
 
 from __future__ import annotations
@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(prog="python -m validate.llm_check.summary",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folders", nargs="+", help="folders searched for report.json")
+    ap.add_argument("folders", nargs="+",
+                    help="folders searched for report.json (and archived *.report.json)")
     ap.add_argument("--archive", help="write compact copies of the reports here")
     ns = ap.parse_args(argv)
-    paths = sorted(p for f in ns.folders for p in Path(f).rglob("report.json"))
+    paths = sorted(p for f in ns.folders for p in Path(f).rglob("*report.json"))
     if not paths:
         raise FileNotFoundError(f"no report.json under {ns.folders}")
     reports = [json.loads(p.read_text()) for p in paths]
