@@ -22,9 +22,11 @@ from cliff._io import write_json
 
 __all__ = ["compact", "row", "table"]
 
-COLUMNS = ("warm seed", "gate", "prediction sha256", "two-class window", "by-token window",
-           "(a) onset interval", "(a) verdicts: two-class, by-token; nulls", "(b) shift: "
-           "predicted, measured [90%]", "(b)", "(c) shift: predicted, measured [90%]", "(c)",
+COLUMNS = ("configuration, warm seed", "gate", "prediction sha256", "two-class window",
+           "by-token window", "(a) onset interval",
+           "(a) verdicts: two-class, by-token; nulls",
+           "(b) shift: predicted, measured [90%]", "(b)",
+           "(c) shift: predicted, measured [90%]", "(c)",
            "no-clip control", "direction as predicted", "wall time")
 
 
@@ -67,7 +69,8 @@ def row(report: dict[str, Any]) -> list[str]:
         direction = str(report["direction"].get("happened"))
     else:
         a_cells, control, direction = ["-", "VOID"], "-", "-"
-    return [str(report["warm_seed"]), gate_cell, report["prediction_sha256"][:12],
+    unit = f"{report['configuration']} {report['warm_seed']}"
+    return [unit, gate_cell, report["prediction_sha256"][:12],
             _pair(wins.get("two_class")), _pair(wins.get("by_token")), *a_cells,
             _shift(tests["budget_extension"]), tests["budget_extension"]["verdict"],
             _shift(tests["clip_cross_prediction"]), tests["clip_cross_prediction"]["verdict"],
