@@ -265,7 +265,6 @@ def law_threshold(p: float, b: float, c: float) -> float:
     return 0.5 * b if p < b else 1.0 - (1.0 - p) / (2.0 * c)
 
 
-
 def plan(cfg: Config, name: str, meas: dict[str, Any], grid: GridDesign,
          seeds: list[int]) -> tuple[dict[str, Any], list[Job]]:
     """Grids, predictions of tests (b) and (c), direction, nulls and the planned runs."""
