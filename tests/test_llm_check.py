@@ -216,6 +216,7 @@ def test_quick_run_report_structure(quick_report: tuple[dict, Path]) -> None:
     assert "no break inside the sweep" not in json.dumps(on_disk)
     assert payload["gate"]["passed"] == on_disk["gate"]["passed"]
     assert payload["gate_attempts"] and payload["gate_attempts"][0]["measurement"]
+    assert payload["code"]["cliff"] and len(payload["code"]["commit"] or "0" * 40) == 40
     if on_disk["gate"]["passed"]:
         assert on_disk["first_sweep_run_started_at"] > payload["written_at"]
     else:

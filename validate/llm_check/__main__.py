@@ -91,6 +91,26 @@ def load_data(path: str) -> list[Prompt]:
     return prompts
 
 
+def code_version() -> dict[str, Any]:
+    """The code a prediction was made with: cliff's version and, in a git checkout, the commit
+    and whether the working tree differed from it (``None`` outside one)."""
+    import subprocess
+
+    import cliff
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=Path(__file__).parent, check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"cliff": cliff.__version__, "commit": commit,
+            "dirty": None if status is None else bool(status)}
+
+
 def on_device(model: torch.nn.Module, device: str) -> Any:
     """``model`` moved to ``device``, in eval mode."""
     return torch.nn.Module.to(model, torch.device(device)).eval()
@@ -419,7 +439,7 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: dict[str
                "recipe": m["recipe"], "gate_thresholds": th.to_dict(), "gate_attempts": attempts,
                "gate": {"passed": passed, "message": attempts[-1]["message"]},
                "measurement": meas, "seeds": seeds, **pred,
-               "planned_runs": [j.to_dict() for j in jobs]}
+               "planned_runs": [j.to_dict() for j in jobs], "code": code_version()}
     record = write_prediction(out / "prediction.json", payload)
     sha = record["sha256"]
     print(f"[{name} w{warm_seed}] prediction.json sha256 {sha}", file=sys.stderr)
