@@ -485,6 +485,22 @@ def test_clip_cross_on_its_own_grid() -> None:
     assert unpaired.verdict is Verdict.VOID
 
 
+def test_constant_clip_prediction_counts_a_first_onset_past_the_grid() -> None:
+    # The onset at c sits at the grid's end, so about half the replicates find none there
+    # (shift -inf: censored, not undefined). A constant prediction is defined in every
+    # replicate, so the test still decides: MISS for a shift of -0.03 when the measured one is
+    # about -0.25; a prediction that depends on the onset at c has no value there (VOID).
+    rng = np.random.default_rng(43)
+    at_c, at_new = _sweep(1.40, rng), _sweep(1.15, rng)
+    cfg = OnsetTestConfig(n_boot=500)
+    res = clip_cross_test(at_c, at_new, -0.03, rng=1, gate_passed=True, config=cfg)
+    assert res.shift_interval[0] == -math.inf and res.shift_interval[1] < -0.1
+    assert res.verdict is Verdict.MISS and res.zero_excluded
+    by_onset = clip_cross_test(at_c, at_new, lambda o: np.full(np.shape(o), -0.03), rng=1,
+                               gate_passed=True, config=cfg)
+    assert by_onset.verdict is Verdict.VOID
+
+
 def test_shift_interval_coverage() -> None:
     # paired T / 2T sweeps with seed offsets shared across budgets (same trajectories) and
     # no other seed effect; the estimand is the difference of the true grid onsets.  The

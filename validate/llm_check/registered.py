@@ -283,23 +283,11 @@ class ShiftTestResult:
         return asdict(self)  # recurses into config (OnsetTestConfig.to_dict is asdict too)
 
 
-def _as_predictor(predicted: float | ShiftPredictor) -> ShiftPredictor:
-    if callable(predicted):
-        return predicted
-    value = float(predicted)
-
-    def constant(onset_first: FloatArray) -> FloatArray:
-        return np.full(np.shape(onset_first), value)
-
-    return constant
-
-
 def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
                 predicted: float | ShiftPredictor, sign: float, definition: str,
                 cfg: OnsetTestConfig, rng: np.random.Generator | int,
                 gate_passed: bool) -> ShiftTestResult:
     """Shift ``sign * (onset(second) - onset(first))`` against ``predicted(onset(first))``."""
-    predict = _as_predictor(predicted)
     reasons = [] if gate_passed else ["the warm-start gate failed"]
     reasons += _design_problems(first, cfg, names[0]) + _design_problems(second, cfg, names[1])
     lam1, lam2 = np.asarray(first.lambdas), np.asarray(second.lambdas)
@@ -307,14 +295,14 @@ def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
     o2 = float(onset(lam2, second.pooled_rates, cfg.fraction))
     with np.errstate(invalid="ignore"):
         shift = float(sign * (o2 - o1))
-        pred = float(_predict(predict, np.asarray([o1]))[0])
+        pred = float(_predict(predicted, np.asarray([o1]))[0])
     if not reasons and not math.isfinite(pred):
         reasons.append(f"predicted shift is not finite ({pred!r}) at the measured onset {o1!r}")
     r1, r2 = resample_rates([first, second], cfg.n_boot, rng, cfg.rollouts)
     b1, b2 = onset(lam1, r1, cfg.fraction), onset(lam2, r2, cfg.fraction)
     with np.errstate(invalid="ignore"):
         s_rep = sign * (b2 - b1)  # inf - inf = nan: undefined
-        d_rep = s_rep - _predict(predict, b1)
+        d_rep = s_rep - _predict(predicted, b1)
     d_rep = np.where(np.isnan(s_rep), np.nan, d_rep)
     cause = ("parse rate 0 at lambda = 1, or no onset on the grid at either sweep "
              "(inf - inf), in the draw")
@@ -338,12 +326,16 @@ def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
         config=cfg)
 
 
-def _predict(predict: ShiftPredictor, onsets: FloatArray) -> FloatArray:
-    """``predict`` at the finite onsets; NaN elsewhere (no onset, no prediction)."""
+def _predict(predicted: float | ShiftPredictor, onsets: FloatArray) -> FloatArray:
+    """The predicted shift at each measured first onset: a constant is the same at every
+    onset, past the grid included (a censored shift of -inf then still counts); a function
+    of the onset is evaluated at the finite ones, NaN elsewhere (no onset, no prediction)."""
+    if not callable(predicted):
+        return np.full(onsets.shape, float(predicted))
     out = np.full(onsets.shape, np.nan)
     ok = np.isfinite(onsets)
     if ok.any():
-        out[ok] = np.asarray(predict(onsets[ok]), dtype=np.float64)
+        out[ok] = np.asarray(predicted(onsets[ok]), dtype=np.float64)
     return out
 
 
