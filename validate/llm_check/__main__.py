@@ -467,27 +467,30 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: dict[str
 # analysis
 
 
+def on_grid(runs: list[dict[str, Any]], kind: str, lambdas: list[float], seeds: list[int],
+            value: Any) -> list[list[Any]]:
+    """``value(run)`` of the runs of ``kind``, per seed (rows) and grid point (columns)."""
+    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == kind}
+    return [[value(by[(lam, s)]) for lam in lambdas] for s in seeds]
+
+
 def sweep_of(runs: list[dict[str, Any]], kind: str, lambdas: list[float], seeds: list[int],
              step: int) -> Sweep:
     """Parse indicators ``(S, L, N)`` of the runs of ``kind`` evaluated after ``step``."""
-    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == kind}
-    x = np.array([[by[(lam, s)]["evals"][step]["parsed"] for lam in lambdas] for s in seeds],
-                 dtype=bool)
-    return Sweep(tuple(lambdas), x)
+    x = on_grid(runs, kind, lambdas, seeds, lambda r: r["evals"][step]["parsed"])
+    return Sweep(tuple(lambdas), np.array(x, dtype=bool))
 
 
 def per_seed(runs: list[dict[str, Any]], kind: str, lambdas: list[float], seeds: list[int],
              step: int, key: str) -> list[list[float]]:
-    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == kind}
-    return [[float(by[(lam, s)]["evals"][step][key]) for lam in lambdas] for s in seeds]
+    return on_grid(runs, kind, lambdas, seeds, lambda r: float(r["evals"][step][key]))
 
 
 def mass_of(runs: list[dict[str, Any]], lambdas: list[float], seeds: list[int], step: int,
             ty: str) -> list[list[float]]:
     """Mean valid mass at ``ty`` per seed and grid point (NaN where the type never occurred)."""
-    by = {(r["job"]["lam"], r["job"]["seed"]): r for r in runs if r["job"]["kind"] == "main"}
-    return [[float(by[(lam, s)]["evals"][step].get("valid_mass", {}).get(ty, math.nan))
-             for lam in lambdas] for s in seeds]
+    return on_grid(runs, "main", lambdas, seeds, lambda r: float(
+        r["evals"][step].get("valid_mass", {}).get(ty, math.nan)))
 
 
 def void(reason: str) -> dict[str, Any]:
