@@ -8,14 +8,19 @@ teacher and a warm start on an output contract (needs the ``llm`` extra: torch,
 transformers, llguidance; imported only when it runs).
 """
 
-from cliff._bernoulli import (
+from cliff._calibration.contract import Contract
+from cliff._calibration.estimate import Estimate, estimate, lambda_star_by_token
+from cliff._calibration.result import Calibration, LabelStats, Measurements
+from cliff._calibration.run import calibrate
+from cliff._schedule.scheduler import LambdaScheduler
+from cliff._theory.bernoulli import (
     SolveResult,
     clip_safe_region,
     clipped_fixed_point,
     fixed_point,
     solve,
 )
-from cliff._budget import (
+from cliff._theory.budget import (
     BudgetExtension,
     ClipCross,
     asymptotic_onset,
@@ -24,11 +29,7 @@ from cliff._budget import (
     finite_budget_onset,
     max_monotone_lr,
 )
-from cliff._calibrate import calibrate
-from cliff._calibration import Calibration, LabelStats, Measurements
-from cliff._contract import Contract
-from cliff._estimate import Estimate, estimate, lambda_star_by_token
-from cliff._kary import (
+from cliff._theory.kary import (
     KaryResult,
     Reduction,
     aggregate,
@@ -37,8 +38,7 @@ from cliff._kary import (
     solve_kary,
     solve_kary_log,
 )
-from cliff._scheduler import LambdaScheduler
-from cliff._sequence import log_parse_rate, predict_parse_rate, sequence_cliff
+from cliff._theory.sequence import log_parse_rate, predict_parse_rate, sequence_cliff
 
 __version__ = "0.1.0"
 

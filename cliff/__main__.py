@@ -9,8 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from cliff import __version__
-from cliff._bernoulli import solve
-from cliff._io import jsonable
+from cliff._calibration.loading import (
+    load_model,
+    load_tokenizer,
+    read_contract,
+    read_prompts,
+    same_tokenizer,
+)
+from cliff._calibration.run import calibrate
+from cliff._theory.bernoulli import solve
+from cliff._util.atomic import jsonable
 
 _RUNAWAY = {
     "sharpening": "m -> 1 past lambda_collapse (entropy collapse of the tail)",
@@ -94,15 +102,6 @@ def _calibrate_parser(sub: Any) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> str:
-    from cliff._calibrate import calibrate
-    from cliff._loading import (
-        load_model,
-        load_tokenizer,
-        read_contract,
-        read_prompts,
-        same_tokenizer,
-    )
-
     contract = read_contract(schema=args.schema, grammar=args.grammar, regex=args.regex,
                              json_labels=args.json_labels)
     prompts = read_prompts(args.prompts)

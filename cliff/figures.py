@@ -38,7 +38,11 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 
-from cliff import _bernoulli, _io
+from cliff._theory import bernoulli as _bernoulli
+from cliff._theory import budget as _budget
+from cliff._theory import kary as _kary
+from cliff._theory import sequence as _sequence
+from cliff._util import atomic
 
 __all__ = ["FIGURES", "DIGITS", "SEQUENCE_B", "SEQUENCE_P", "make_all"]
 
@@ -188,7 +192,6 @@ def fixed_point() -> tuple[Figure, dict[str, Any]]:
 # --- 3. finite-budget onset -----------------------------------------------------------------
 def budget_onset() -> tuple[Figure, dict[str, Any]]:
     """lambda_T against T (exact bisection on the Euler map), lambda_inf and the 2T forecast."""
-    from cliff import _budget
 
     p, b, lr, tau = 0.95, 0.995, 0.5, 0.5
     caps = np.array([5.0, 2.0])
@@ -234,7 +237,6 @@ def budget_onset() -> tuple[Figure, dict[str, Any]]:
 # --- 4. K-ary example ---------------------------------------------------------------------
 def kary() -> tuple[Figure, dict[str, Any]]:
     """K = 8: the K-ary max/min importance ratio at pi_lambda and the aggregated Bernoulli."""
-    from cliff import _kary
 
     t = np.array([0.9993, 3e-4, 1.5e-4, 1e-4, 8e-5, 5e-5, 4e-5, 3e-5])
     r = np.array([0.5, 0.2, 0.1, 0.08, 0.05, 0.035, 0.02, 0.015])
@@ -293,7 +295,6 @@ def kary() -> tuple[Figure, dict[str, Any]]:
 # --- 5. parse rate ------------------------------------------------------------------------
 def parse_rate() -> tuple[Figure, dict[str, Any]]:
     """Predicted strict parse rate of a 12-position JSON sequence against lambda."""
-    from cliff import _sequence
 
     p, b, c = SEQUENCE_P, SEQUENCE_B, 5.0
     res = _bernoulli.solve(p, b, c)
@@ -361,9 +362,9 @@ def make_all(out: str | os.PathLike[str] = "figures") -> list[Path]:
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         for name, build in FIGURES.items():
             fig, data = build()
-            written.append(_io.save_figure(fig, out / f"{name}.png", dpi=150,
+            written.append(atomic.save_figure(fig, out / f"{name}.png", dpi=150,
                                            metadata=_PNG_META))
-            written.append(_io.save_figure(fig, out / f"{name}.pdf", metadata=_PDF_META))
-            written.append(_io.write_json(out / "data" / f"{name}.json",
+            written.append(atomic.save_figure(fig, out / f"{name}.pdf", metadata=_PDF_META))
+            written.append(atomic.write_json(out / "data" / f"{name}.json",
                                           {"figure": name, **data}))
     return written

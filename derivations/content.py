@@ -18,10 +18,8 @@ import sympy as sp
 from scipy.optimize import brentq
 
 import cliff
-import cliff._bernoulli
-import cliff._budget
-import cliff._kary
-from cliff._sequence import sequence_cliff
+from cliff import sequence_cliff
+from cliff.internal import KERNELS
 from cliff.symbolic import bernoulli as B
 from cliff.symbolic import budget as U
 from cliff.symbolic import kary as K
@@ -55,7 +53,7 @@ class Build:
 
 def kernel_registries() -> dict[str, dict[str, tuple[Any, sp.Expr, Any]]]:
     """``KERNELS`` of every numeric module: module name -> registry."""
-    return {mod.__name__: mod.KERNELS for mod in (cliff._bernoulli, cliff._budget, cliff._kary)}
+    return KERNELS
 
 
 def _residual_table(doc: Document, module: str, residuals: dict[str, sp.Expr]) -> None:

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cliff._io import atomic_path, write_json, write_text
+from cliff.internal import atomic_path, write_json, write_text
 from derivations.content import build_document
 
 __all__ = ["BuildResult", "build", "INSTALL_HINT", "STEM"]

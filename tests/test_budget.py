@@ -16,7 +16,8 @@ import sympy as sp
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cliff import _budget
+import cliff
+from cliff.internal import KERNELS
 from cliff.symbolic import bernoulli as S
 from cliff.symbolic import budget as B
 
@@ -58,13 +59,13 @@ def _where_used(name: str, values: dict[sp.Symbol, float], data: st.DataObject) 
         values[B.theta_tau] = values[B.theta_b] + gap
 
 
-@pytest.mark.parametrize("name", sorted(_budget.KERNELS))
+@pytest.mark.parametrize("name", sorted(KERNELS["cliff._theory.budget"]))
 @settings(max_examples=50)
 @given(data=st.data())
 def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
     """Each kernel at 10 points x 50 examples = 500 points, rel err <= 1e-12 (abs 1e-300
     where the exact value is 0)."""
-    args, expr, fn = _budget.KERNELS[name]
+    args, expr, fn = KERNELS["cliff._theory.budget"][name]
     for _ in range(10):
         values = {a: data.draw(DOMAINS[a], label=str(a)) for a in args}
         _where_used(name, values, data)
@@ -105,9 +106,9 @@ def test_budget_extension_predicts_doubled_budget(pt: tuple, steps: int) -> None
     Clipped and runaway branches: closer than "no change" (error < the shift); these are
     leading-order only (observed errors up to ~25% of the shift near c = 1.2)."""
     p, b, c, c_low, tau = pt
-    lr = 0.9 * float(_budget.max_monotone_lr(p, b, c, 4.0, c_low=c_low))
-    ext = _budget.budget_extension(p, b, c, steps, lr, c_low=c_low, threshold=tau)
-    exact = _budget.finite_budget_onset(p, b, c, 2 * steps, lr, c_low=c_low, threshold=tau)
+    lr = 0.9 * float(cliff.max_monotone_lr(p, b, c, 4.0, c_low=c_low))
+    ext = cliff.budget_extension(p, b, c, steps, lr, c_low=c_low, threshold=tau)
+    exact = cliff.finite_budget_onset(p, b, c, 2 * steps, lr, c_low=c_low, threshold=tau)
     finite = math.isfinite(ext.lambda_T) and math.isfinite(exact)
     shift = ext.lambda_T - exact if finite else 0.0
     if ext.regime not in ("unclipped", "capped", "floored", "runaway") or not (
@@ -133,16 +134,16 @@ def test_clip_cross_prediction(pt: tuple, steps: int, shrink: float) -> None:
     finite-budget onset can even move up when c shrinks (the clip slows the early phase)."""
     p, b, c, c_low, tau = pt
     c_new = 1 + shrink * (c - 1)
-    lr = 0.9 * min(float(_budget.max_monotone_lr(p, b, cc, 4.0, c_low=c_low))
+    lr = 0.9 * min(float(cliff.max_monotone_lr(p, b, cc, 4.0, c_low=c_low))
                    for cc in (c, c_new))
-    x = _budget.clip_cross_prediction(p, b, c, c_new, steps, lr, c_low=c_low, threshold=tau)
+    x = cliff.clip_cross_prediction(p, b, c, c_new, steps, lr, c_low=c_low, threshold=tau)
     new_floor = None if c_low is None else c_low
-    exact = _budget.finite_budget_onset(p, b, c_new, steps, lr, c_low=new_floor,
+    exact = cliff.finite_budget_onset(p, b, c_new, steps, lr, c_low=new_floor,
                                         threshold=tau)
     if not (math.isfinite(exact) and x.lambda_T < 4.0):
         event("skipped: no onset below 4")
         return
-    exts = [_budget.budget_extension(p, b, cc, steps, lr, c_low=new_floor, threshold=tau,
+    exts = [cliff.budget_extension(p, b, cc, steps, lr, c_low=new_floor, threshold=tau,
                                      lambda_T=lt) for cc, lt in ((c, x.lambda_T), (c_new, exact))]
     regimes = {e.regime for e in exts}
     if regimes != {"capped"} or not all(e.in_range for e in exts):
@@ -159,10 +160,10 @@ def test_clip_cross_prediction(pt: tuple, steps: int, shrink: float) -> None:
 def test_monotone_condition_is_enforced() -> None:
     """A step size past the monotone bound is refused with a message naming lr."""
     with pytest.raises(ValueError, match="lr must be <="):
-        _budget.finite_budget_onset(0.9, 0.5, 5.0, 10, 50.0)
+        cliff.finite_budget_onset(0.9, 0.5, 5.0, 10, 50.0)
 
 
 def test_onset_conventions() -> None:
     """Warm start already past tau: onset 1.  Neutral point not past: no onset (inf)."""
-    assert _budget.finite_budget_onset(0.9, 0.6, 5.0, 10, 0.5) == 1.0  # sharpening, b > 1/2
-    assert _budget.asymptotic_onset(0.6, 0.6, 5.0, threshold=0.5) == math.inf
+    assert cliff.finite_budget_onset(0.9, 0.6, 5.0, 10, 0.5) == 1.0  # sharpening, b > 1/2
+    assert cliff.asymptotic_onset(0.6, 0.6, 5.0, threshold=0.5) == math.inf

@@ -110,9 +110,9 @@ def test_teacher_equal_to_reference_has_no_threshold(ckpt: Path, tmp_path: Path)
 def test_first_position_is_the_mass_on_document_starts(ckpt: Path) -> None:
     # p and b at the first answer position are the models' softmax mass on the tokens whose
     # text can begin a document of the schema, and the mask there is exactly that set.
-    tok = cliff._loading.load_tokenizer(ckpt / "teacher", "--teacher")
-    teacher = cliff._loading.load_model(ckpt / "teacher", "--teacher")
-    reference = cliff._loading.load_model(ckpt / "reference", "--reference")
+    tok = cliff.internal.load_tokenizer(ckpt / "teacher", "--teacher")
+    teacher = cliff.internal.load_model(ckpt / "teacher", "--teacher")
+    reference = cliff.internal.load_model(ckpt / "reference", "--reference")
     prompts = [json.loads(line)["prompt"] for line in
                (ckpt / "prompts.jsonl").read_text().splitlines()]
     contract = cliff.Contract.json_schema(schema(8))
@@ -136,9 +136,9 @@ def test_calibration_pools_labels_from_its_positions(ckpt: Path) -> None:
     # One label's pooled p is the mean of its positions' p; the binding label has the
     # smallest by-token quantile; the parse rate at lambda = 1 is the product of the labels'
     # teacher masses raised to their counts per complete answer.
-    tok = cliff._loading.load_tokenizer(ckpt / "teacher", "--teacher")
-    teacher = cliff._loading.load_model(ckpt / "teacher", "--teacher")
-    reference = cliff._loading.load_model(ckpt / "reference", "--reference")
+    tok = cliff.internal.load_tokenizer(ckpt / "teacher", "--teacher")
+    teacher = cliff.internal.load_model(ckpt / "teacher", "--teacher")
+    reference = cliff.internal.load_model(ckpt / "reference", "--reference")
     prompts = [json.loads(line)["prompt"] for line in
                (ckpt / "prompts.jsonl").read_text().splitlines()][:3]
     cal = cliff.calibrate(teacher, reference, tok, prompts, schema(8), c=5.0, rollouts=12,
@@ -188,9 +188,9 @@ def test_bad_input_is_named(ckpt: Path, tmp_path: Path,
 
 
 def test_prompts_as_they_are_or_through_the_chat_template(ckpt: Path) -> None:
-    from cliff._calibrate import _encode
+    from cliff.internal import encode_prompts as _encode
 
-    tok = cliff._loading.load_tokenizer(ckpt / "teacher", "--teacher")
+    tok = cliff.internal.load_tokenizer(ckpt / "teacher", "--teacher")
     tok.chat_template = ("{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}"
                          "{% if add_generation_prompt %} =>{% endif %}")
     plain, chat = _encode(["i0 x1"], tok, False), _encode(["i0 x1"], tok, True)
@@ -201,7 +201,7 @@ def test_prompts_as_they_are_or_through_the_chat_template(ckpt: Path) -> None:
 
 def test_device_map_auto_loads_and_calibrates(ckpt: Path, tmp_path: Path) -> None:
     # accelerate places the models itself (here on the CPU, the one device there is).
-    teacher = cliff._loading.load_model(ckpt / "teacher", "--teacher", device_map="auto")
+    teacher = cliff.internal.load_model(ckpt / "teacher", "--teacher", device_map="auto")
     assert {p.device.type for p in teacher.parameters()} == {"cpu"}
     assert _cli(ckpt, tmp_path, "--schema", str(ckpt / "schema.json"), "--device-map", "auto",
                 teacher="reference") == 0
@@ -216,7 +216,7 @@ def test_qwen3_vocabulary_and_output_size() -> None:
     tok = vocab.qwen3_tokenizer()
     rows, k = vocab.QWEN3_VOCAB_ROWS, 3
     texts = ['{"ranking": [2, 0, 1]}', "naïve café 東京 🙂 \t\n", "i0 x1 y2 =>"]
-    table = cliff._contract.token_bytes(tok, rows)
+    table = cliff.internal.token_bytes(tok, rows)
     for text in texts:
         assert b"".join(table[t] for t in tok.encode(text)) == text.encode()
     assert table[tok.eos_token_id].startswith(b"\xff") and table[rows - 1] == b""

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cliff import Contract
-from cliff._contract import token_bytes
-from cliff._labels import JsonCursor
+from cliff.internal import JsonCursor, token_bytes
 from validate.llm_check.checkpoints import train_bpe
 from validate.llm_check.tokenizer import build_tokenizer
 

@@ -55,7 +55,7 @@ def test_pdf_builds_with_pages(built) -> None:
 
 def test_every_numeric_kernel_is_printed_verbatim(tex: str) -> None:
     registries = kernel_registries()
-    assert "cliff._bernoulli" in registries
+    assert "cliff._theory.bernoulli" in registries
     missing = [f"{mod}.{name}" for mod, reg in registries.items()
                for name, (_args, expr, _fn) in reg.items() if sp.latex(expr) not in tex]
     assert missing == []

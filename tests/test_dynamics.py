@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 import cliff
-from cliff import _budget
 from validate import monte_carlo as mc
 
 THOROUGH = os.environ.get("CLIFF_THOROUGH", "") not in ("", "0")
@@ -200,8 +199,8 @@ def test_finite_budget_onset_matches_simulated_scan(pt: tuple, steps: int, tau: 
     """(4c) The exact onset lambda_T agrees with the simulated T-step mean field: just below it
     (relative 1e-8, > the 1e-10 bisection bracket) m_T is not past tau, at it m_T is."""
     p, b, c, c_low = pt
-    lr = 0.9 * float(_budget.max_monotone_lr(p, b, c, 4.0, c_low=c_low))
-    lt = _budget.finite_budget_onset(p, b, c, steps, lr, c_low=c_low, threshold=tau,
+    lr = 0.9 * float(cliff.max_monotone_lr(p, b, c, 4.0, c_low=c_low))
+    lt = cliff.finite_budget_onset(p, b, c, steps, lr, c_low=c_low, threshold=tau,
                                      lam_max=4.0)
     if not (1.0 < lt < 4.0):
         event("skipped: onset 1 or beyond 4")
@@ -219,7 +218,7 @@ def test_asymptotic_onset_matches_long_simulation(pt: tuple, tau: float) -> None
     """(4d) lambda_inf: at lambda_inf (1 - 1e-3) the settled state is not past tau, at
     lambda_inf (1 + 1e-3) it is (relaxed clock, 600 steps)."""
     p, b, c, c_low = pt
-    li = _budget.asymptotic_onset(p, b, c, c_low=c_low, threshold=tau)
+    li = cliff.asymptotic_onset(p, b, c, c_low=c_low, threshold=tau)
     if not (1.0 < li < math.inf):
         event("skipped: lambda_inf = 1")
         return

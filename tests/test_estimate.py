@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cliff
-from cliff._estimate import estimate
+from cliff import estimate
 from tests._reference import kary_lambda_star
 
 

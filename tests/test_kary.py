@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cliff
-from cliff import _kary
-from cliff._kary import kary_fixed_point, reduction, solve_kary
+from cliff import kary_fixed_point, reduction, solve_kary
+from cliff.internal import KERNELS
 from cliff.symbolic import kary as S
 from tests._reference import kary_lambda_star
 from tests.strategies import point
@@ -160,12 +160,12 @@ _DOMAINS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(_kary.KERNELS))
+@pytest.mark.parametrize("name", sorted(KERNELS["cliff._theory.kary"]))
 @given(data=st.data())
 def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
     """Each lambdified kernel equals its SymPy expression (60-digit evalf), 10 points x 60
     examples = 600 points per kernel, rel err <= 1e-12."""
-    args, expr, fn = _kary.KERNELS[name]
+    args, expr, fn = KERNELS["cliff._theory.kary"][name]
     for _ in range(10):
         vals = {a: data.draw(_DOMAINS[a], label=str(a)) for a in args}
         if name == "tangent_root":  # the level lies above H(0) (the code passes H0 = 0)

@@ -20,7 +20,8 @@ from scipy.optimize import brentq
 from scipy.special import expit, log_expit
 
 import cliff
-from cliff._scheduler import LambdaScheduler, safe_lambda
+from cliff import LambdaScheduler
+from cliff.internal import safe_lambda
 
 C = 5.0
 VALID = np.array([True, True, False, False])  # V = 4: two contract-valid tokens, two tail

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cliff
-from cliff._sequence import predict_parse_rate, sequence_cliff
+from cliff import predict_parse_rate, sequence_cliff
 from validate.monte_carlo_kary import Config, mean_field
 
 

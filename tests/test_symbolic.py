@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cliff
-from cliff import _bernoulli
+from cliff.internal import KERNELS
 from cliff.symbolic import bernoulli as S
 from tests.strategies import cap, probability
 
@@ -43,12 +43,12 @@ def _exact(expr: sp.Expr, values: dict[sp.Symbol, float]) -> float:
         return float(fn(*[mpmath.mpf(values[a]) for a in args]))
 
 
-@pytest.mark.parametrize("name", sorted(_bernoulli.KERNELS))
+@pytest.mark.parametrize("name", sorted(KERNELS["cliff._theory.bernoulli"]))
 @settings(max_examples=50)
 @given(data=st.data())
 def test_kernel_equals_sympy(name: str, data: st.DataObject) -> None:
     """Each kernel, at 10 points per example x 50 examples = 500 points, rel err <= 1e-12."""
-    args, expr, fn = _bernoulli.KERNELS[name]
+    args, expr, fn = KERNELS["cliff._theory.bernoulli"][name]
     for _ in range(10):
         values = {a: data.draw(DOMAINS[a], label=str(a)) for a in args}
         if name == "headroom_growing":  # formed directly while the ratio is below 2^1000

@@ -41,7 +41,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 import cliff
-from cliff import _blocks
+from cliff.internal import threads
 from validate import bench_contract
 from validate.bench_kary import bench as bench_kary
 from validate.monte_carlo import finite_sample, finite_sample_loop
@@ -98,7 +98,7 @@ def bench_solve(*, quick: bool = False, repeats: int = 5) -> dict[str, float]:
         "root_search_max_rel_diff": agree,
         "points": n,
         "root_search_points": m,
-        "threads": _blocks.threads(),
+        "threads": threads(),
     }
 
 

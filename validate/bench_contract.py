@@ -3,7 +3,7 @@
 Figures (from :func:`run`, printed by ``python -m validate.bench``)
 ---------------------------------------------------------------
 contract_masks_per_s_1k, contract_over_forward_1k
-    Positions per second that :meth:`cliff._contract.Walker.walk` masks (mask, label and
+    Positions per second that the walker of :meth:`cliff.Contract.compile` masks (mask, label and
     consume) on JSON answers of the ranking schema in a 1,000-token byte-level BPE, and the
     walk's time over the time of one scoring forward pass of the small model
     (:class:`~validate.llm_check.models.TinyQwen3`, 1,000 output rows) over the same rollouts.
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import cliff
-from cliff._rollout import left_pad, position_logprobs
+from cliff.internal import left_pad, position_logprobs
 from validate.llm_check import vocab
 from validate.llm_check.checkpoints import Recipe, answer, build, corpus, schema, train_bpe
 from validate.llm_check.models import TinyQwen3, new_model
@@ -95,7 +95,7 @@ def bench_masks(*, quick: bool = False, repeats: int = 3) -> dict[str, float]:
 
 def bench_calibrate(*, quick: bool = False) -> dict[str, float]:
     """End-to-end :func:`cliff.calibrate` of 256 rollouts (64 with ``quick``)."""
-    from cliff._loading import load_model, load_tokenizer
+    from cliff.internal import load_model, load_tokenizer
 
     torch.set_num_threads(2)
     n = 64 if quick else 256

@@ -49,6 +49,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit
 from tqdm import tqdm
 
+import cliff
+from cliff.internal import save_figure, write_json
+
 FloatArray = NDArray[np.float64]
 CLOCKS = ("sgd", "natural", "relaxed")
 
@@ -400,9 +403,6 @@ def scan(cfg: Config, *, progress: bool = True) -> dict[str, Any]:
       with ``m_T`` past ``tau`` in the regime's direction;
     * sampled (REINFORCE, ``N`` tokens, ``seeds`` chains): the same onset per chain.
     """
-    import cliff
-    from cliff import _budget
-
     res = cliff.solve(cfg.p, cfg.b, cfg.c, c_low=cfg.c_low)
     sharp = cfg.p > cfg.b
     top = cfg.lam_max or (1 + 2 * (res.lambda_collapse - 1)
@@ -419,14 +419,14 @@ def scan(cfg: Config, *, progress: bool = True) -> dict[str, Any]:
     level = math.log(cfg.threshold) - math.log1p(-cfg.threshold)
     sign = 1.0 if sharp else -1.0
     per_seed = [_first(lams, sign * (th - level) >= 0) for th in fs.theta]
-    onset_pred = _budget.finite_budget_onset(cfg.p, cfg.b, cfg.c, cfg.steps, cfg.lr,
+    onset_pred = cliff.finite_budget_onset(cfg.p, cfg.b, cfg.c, cfg.steps, cfg.lr,
                                              c_low=cfg.c_low, threshold=cfg.threshold)
     return {
         "config": asdict(cfg),
         "predicted": {
             "lambda_star": res.lambda_star, "lambda_collapse": res.lambda_collapse,
             "onset_T": onset_pred,
-            "onset_inf": _budget.asymptotic_onset(cfg.p, cfg.b, cfg.c, c_low=cfg.c_low,
+            "onset_inf": cliff.asymptotic_onset(cfg.p, cfg.b, cfg.c, c_low=cfg.c_low,
                                                   threshold=cfg.threshold),
             "regime": res.regime, "binding": res.binding},
         "simulated": {
@@ -447,8 +447,6 @@ def plot(result: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from cliff._io import save_figure
 
     lams, cfg, pred = result["lambda"], result["config"], result["predicted"]
     fig, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
@@ -504,8 +502,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = Config(args.p, args.b, args.c, args.c_low, args.steps, args.lr, args.samples,
                  args.seeds, args.seed, args.threshold)
     result = scan(cfg, progress=not args.no_progress)
-    from cliff._io import write_json
-
     tag = f"p{cfg.p:g}_b{cfg.b:g}_c{cfg.c:g}" + ("" if cfg.c_low is None else f"_cl{cfg.c_low:g}")
     png = plot(result, args.out / f"mc_{tag}.png")
     summary = {k: result[k] for k in ("config", "predicted", "simulated")}

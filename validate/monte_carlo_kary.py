@@ -23,6 +23,9 @@ from numpy.typing import NDArray
 from scipy.special import log_softmax
 from tqdm import tqdm
 
+from cliff import kary_fixed_point, solve_kary
+from cliff.internal import write_json
+
 FloatArray = NDArray[np.float64]
 
 __all__ = ["Config", "advantage", "mean_field", "reinforce", "main"]
@@ -99,9 +102,6 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     """Demonstration: K = 8 random positions at lambda below lambda*, between, and past
     lambda_collapse; reports the distance to the unclipped fixed point and the smallest
     class mass."""
-    from cliff._io import write_json
-    from cliff._kary import kary_fixed_point, solve_kary
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", type=int, default=16)
     ap.add_argument("--steps", type=int, default=20_000)

@@ -1,4 +1,4 @@
-r"""The K-ary listwise model: the single source of the closed forms of :mod:`cliff._kary`.
+r"""The K-ary listwise model: the single source of the closed forms of :mod:`cliff._theory.kary`.
 
 K classes, teacher ``t``, reference ``r``, student ``pi``, log-ratios ``l_k = log t_k/r_k``,
 ``y = lambda - 1``.  The derivations (``derive_*``) work on a concrete small K with

@@ -37,8 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cliff._io import save_figure, write_json
-from cliff._loading import read_jsonl
+from cliff.internal import read_jsonl, save_figure, write_json
 from validate.llm_check.gate import GateResult, GateThresholds, WarmStartStats, check_gate
 from validate.llm_check.grid import GridDesign, design_grid
 from validate.llm_check.jobs import Context, Job, run_jobs
@@ -687,7 +686,7 @@ def parse_args(argv: list[str] | None) -> Config:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every configuration and warm-start seed; returns the report (one unit) or
     ``{"units": {...}}`` (several, each in its own subfolder ``<config>_w<seed>``)."""
-    from cliff._loading import same_tokenizer
+    from cliff.internal import same_tokenizer
     from validate.llm_check.models import load_checkpoint
     from validate.llm_check.tokenizer import build_tokenizer, token_info
 

@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from cliff._io import write_json, write_text
-from cliff._rollout import left_pad
+from cliff.internal import left_pad, write_json, write_text
 from validate.llm_check.models import Batch, TinyQwen3, new_model, train_sft
 from validate.llm_check.task import make_prompts, ranking_by
 

@@ -1,6 +1,6 @@
 """Small Qwen3 models: construction, offline loading, SFT and token log-probs.
 
-Sampling and scoring are the library's (:mod:`cliff._rollout`), re-exported here.
+Sampling and scoring are the library's (:mod:`cliff.internal`), re-exported here.
 
 Shapes: ``B`` batch, ``P`` prompt length (left-padded), ``T`` generated length, ``V`` vocab.
 """
@@ -19,8 +19,7 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-from cliff._loading import load_model, load_tokenizer
-from cliff._rollout import answer_logprobs, left_pad, sample
+from cliff.internal import answer_logprobs, left_pad, load_model, load_tokenizer, sample
 
 __all__ = ["Batch", "TinyQwen3", "answer_logprobs", "left_pad", "load_checkpoint", "new_model",
            "sample", "token_logprobs", "train_sft"]
@@ -69,7 +68,7 @@ def new_model(vocab_size: int, pad_id: int, eos_id: int, size: TinyQwen3,
 
 def load_checkpoint(path: str, argument: str) -> tuple[Qwen3ForCausalLM, PreTrainedTokenizerBase]:
     """Load a Qwen3 checkpoint and its tokenizer from a local folder, never from the network
-    (:func:`cliff._loading.load_model`: ``FileNotFoundError`` naming ``argument`` and ``path``
+    (:func:`cliff.internal.load_model`: ``FileNotFoundError`` naming ``argument`` and ``path``
     when the folder or its ``config.json`` is missing, ``local_files_only=True``)."""
     return load_model(path, argument), load_tokenizer(path, argument)
 

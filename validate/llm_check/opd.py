@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
 
-from cliff._rollout import stop_mask
+from cliff.internal import stop_mask
 from validate.llm_check.models import answer_logprobs, left_pad, sample, token_logprobs
 from validate.llm_check.task import (
     POSITION_TYPES,

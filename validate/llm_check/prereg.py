@@ -9,8 +9,8 @@ r"""Pre-registration: the sealed prediction file and the checks a report must pa
 
 with ``sha256`` the digest of the payload's canonical JSON,
 ``json.dumps(payload, sort_keys=True, separators=(",", ":"))`` (after
-:func:`cliff._io.jsonable`: arrays as lists, non-finite floats as the strings "inf", "-inf",
-"nan").  It is written atomically (:func:`cliff._io.atomic_path`) and flushed to disk
+:func:`cliff.internal.jsonable`: arrays as lists, non-finite floats as the strings "inf", "-inf",
+"nan").  It is written atomically (:func:`cliff.internal.atomic_path`) and flushed to disk
 (``fsync`` of the file and of its folder) before the first training step of the sweep, so
 the file on disk is the one the sweep was run against.  :func:`verify_prediction` recomputes
 the digest and refuses a file whose payload was changed.
@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cliff._io import atomic_path, jsonable
+from cliff.internal import atomic_path, jsonable
 from validate.llm_check.verdict import Verdict
 
 __all__ = ["canonical_json", "canonical_sha256", "utc_now", "parse_utc", "seal",
@@ -99,7 +99,7 @@ def seal(payload: Mapping[str, Any], *, written_at: str | None = None) -> dict[s
     Parameters
     ----------
     payload : mapping
-        The prediction, JSON-able through :func:`cliff._io.jsonable`; must not hold
+        The prediction, JSON-able through :func:`cliff.internal.jsonable`; must not hold
         ``written_at`` (the seal sets it).
     written_at : str, optional
         ISO-8601 UTC timestamp; default now.

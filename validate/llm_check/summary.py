@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cliff._io import write_json
+from cliff.internal import write_json
 
 __all__ = ["compact", "row", "table"]
 

@@ -24,8 +24,8 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-from cliff import _checks
-from cliff._bernoulli import _product_minus
+from cliff._util import checks
+from cliff._util.exact import product_minus
 from cliff.symbolic import kary as S
 
 __all__ = ["KaryResult", "solve_kary", "solve_kary_log", "kary_fixed_point", "aggregate",
@@ -81,7 +81,7 @@ _SIDES = np.array(["none", "cap", "floor"])
 def _as_dist(name: str, value: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     """A ``[..., K]`` distribution renormalised inside :data:`SUM_TOL`: ``(as given,
     probabilities, log-probabilities)`` (an exactly normalised input comes back unchanged)."""
-    arr = _checks.as_float_array(name, value)
+    arr = checks.as_float_array(name, value)
     if arr.ndim < 1 or arr.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., K] with K >= 2 classes, got shape "
                          f"{arr.shape}")
@@ -106,7 +106,7 @@ def _as_log_dist(name: str, value: ArrayLike) -> FloatArray:
 
 def _check_log_dist(name: str, value: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """``(log-probabilities as given, normalised log-probabilities)``."""
-    log_p = _checks.as_float_array(name, value)
+    log_p = checks.as_float_array(name, value)
     if log_p.ndim < 1 or log_p.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., K] with K >= 2, got {log_p.shape}")
     if not np.isfinite(log_p).all():
@@ -136,9 +136,9 @@ def _caps(c: ArrayLike, c_low: ArrayLike | None, shape: tuple[int, ...]) -> tupl
         FloatArray, FloatArray]:
     """``(c, c_low)`` broadcast to the batch; the default ``c_low`` is the float ``1/c``
     (reported; the thresholds take ``1/c`` exactly)."""
-    c_ = _checks.check_cap("c", c)
-    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
-    c_, cl_ = _checks.broadcast(c=c_, c_low=cl_)
+    c_ = checks.check_cap("c", c)
+    cl_ = 1.0 / c_ if c_low is None else checks.check_floor("c_low", c_low)
+    c_, cl_ = checks.broadcast(c=c_, c_low=cl_)
     try:
         return np.broadcast_to(c_, shape), np.broadcast_to(cl_, shape)
     except ValueError:
@@ -301,8 +301,8 @@ def _thresholds(log_t: FloatArray, t: FloatArray, ell: FloatArray, c: FloatArray
     # whose level keeps its digits both as c_low -> 1 and as c_low -> t(top).
     top, rest = (t * is_max).sum(axis=-1), (t * ~is_max).sum(axis=-1)
     if default:  # both margins times c: 1 - c t(top) = c t(rest) - (c - 1)
-        gap = np.where(top < 0.5, -_product_minus(c, np.minimum(top, 0.5), 1.0),
-                       _product_minus(c, rest, c - 1.0))
+        gap = np.where(top < 0.5, -product_minus(c, np.minimum(top, 0.5), 1.0),
+                       product_minus(c, rest, c - 1.0))
     else:  # c_low - t(top) = t(rest) - (1 - c_low), one of the two forms exact
         gap = np.where(top < 0.5, c_low - top, rest - (1.0 - c_low))
     fl = live & (gap > 0)
@@ -515,7 +515,7 @@ def kary_fixed_point(teacher_probs: ArrayLike, ref_probs: ArrayLike, lam: ArrayL
     lt = _as_log_dist("teacher_probs", teacher_probs)
     lr = _as_log_dist("ref_probs", ref_probs)
     _same_shape(lt, lr)
-    lam_ = _checks.check_nonnegative("lam", lam)[..., None]
+    lam_ = checks.check_nonnegative("lam", lam)[..., None]
     z = lr + lam_ * (lt - lr)
     return np.exp(z - logsumexp(z, axis=-1, keepdims=True))
 

@@ -13,7 +13,7 @@ Binding and recommendation.  Each label's threshold is the ``quantile`` (default
 by-token lambda*, the estimator that matched the real-model check (README) and the one
 :class:`cliff.LambdaScheduler` bounds; the *binding* label has the smallest, and the
 recommended lambda is ``1 + (1 - margin)(threshold - 1)``, the scheduler's rule
-(``cliff._scheduler.safe_lambda``: the margin is a share of the headroom).
+(``cliff._schedule.scheduler.safe_lambda``: the margin is a share of the headroom).
 
 Parse rate.  ``prod_l m_l(lambda)^{k_l}``: ``m_l`` is :func:`cliff.predict_parse_rate` of
 label ``l`` alone and ``k_l`` its positions per complete answer (per rollout where no
@@ -33,6 +33,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
+
+from cliff._schedule.scheduler import safe_lambda
+from cliff._theory.kary import solve_kary_log
+from cliff._theory.sequence import log_parse_rate
+from cliff._util.atomic import save_figure, write_json, write_text
 
 __all__ = ["Calibration", "LabelStats", "Measurements"]
 
@@ -150,7 +155,6 @@ class Calibration:
                           timings: dict[str, float] | None = None,
                           info: dict[str, Any] | None = None) -> Calibration:
         """Pool ``m`` by label and apply the rules of the module docstring."""
-        from cliff._scheduler import safe_lambda
 
         n_complete = int(rollouts.get("complete", 0))
         rows = [_pool(lab, m, c, c_low, quantile, n_complete, int(rollouts["n"]))
@@ -268,7 +272,6 @@ class Calibration:
     def save(self, out: str | os.PathLike[str]) -> list[Path]:
         """Write ``calibration.json``, ``calibration.md`` and ``calibration.png`` into
         ``out``, each atomically."""
-        from cliff._io import save_figure, write_json, write_text
 
         folder = Path(out)
         return [write_json(folder / "calibration.json", self.to_dict()),
@@ -282,7 +285,6 @@ class Calibration:
 
 def _pool(lab: str, m: Measurements, c: float, c_low: float, quantile: float, n_complete: int,
           n_rollouts: int) -> LabelStats:
-    from cliff._kary import solve_kary_log
 
     sel = m.labels == lab
     n = int(sel.sum())
@@ -311,7 +313,6 @@ def _grid(rows: Sequence[LabelStats], points: int = 121) -> FloatArray:
 
 def _parse_rate(rows: Sequence[LabelStats], lambdas: FloatArray, c: float, c_low: float
                 ) -> tuple[FloatArray, list[str]]:
-    from cliff._sequence import log_parse_rate
 
     used = [r for r in rows if r.per_answer > 0 and 0.0 < r.p < 1.0 and 0.0 < r.b < 1.0]
     left_out = [r.label for r in rows if r.per_answer > 0 and r not in used]

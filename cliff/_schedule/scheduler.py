@@ -13,11 +13,11 @@ per structural position or, in ``global`` mode, the minimum over positions, wher
 :math:`\underline{\lambda}^*` is a lower confidence bound on the threshold, from one of
 two estimators behind one small interface (:class:`_Estimator`):
 
-* ``"per_context"`` (default, :mod:`cliff._sched_quantile`): lambda* of every sampled
+* ``"per_context"`` (default, :mod:`cliff._schedule.quantile`): lambda* of every sampled
   context, each contract-valid token its own class (:func:`cliff.lambda_star_by_token`),
   kept in a window per position; the bound is a distribution-free lower confidence bound on
   its ``quantile`` (an order statistic);
-* ``"pooled"`` (:mod:`cliff._sched_pooled`): exponential moving averages (EMA) of the valid
+* ``"pooled"`` (:mod:`cliff._schedule.pooled`): exponential moving averages (EMA) of the valid
   masses ``p`` and ``b``, and the smallest two-class lambda* over their confidence box.
 
 Both are described in ``derivations/notes/scheduler.md``.
@@ -31,11 +31,11 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from cliff import _checks
-from cliff._estimate import DEFAULT_NORM_TOL
-from cliff._sched_batch import Batch, moments, read_batch
-from cliff._sched_pooled import PooledEstimator
-from cliff._sched_quantile import QuantileEstimator
+from cliff._calibration.estimate import DEFAULT_NORM_TOL
+from cliff._schedule.batch import Batch, moments, read_batch
+from cliff._schedule.pooled import PooledEstimator
+from cliff._schedule.quantile import QuantileEstimator
+from cliff._util import checks
 
 __all__ = ["LambdaScheduler"]
 
@@ -156,7 +156,7 @@ class LambdaScheduler:
     (the student's mass is the moving ``m`` of the dynamics, which lambda* does not
     depend on).  An optional ``student_logprobs`` only feeds the diagnostics.
 
-    *Per-context estimator* (:class:`cliff._sched_quantile.QuantileEstimator`).  Each
+    *Per-context estimator* (:class:`cliff._schedule.quantile.QuantileEstimator`).  Each
     sample ``i`` at position ``j`` is one context; its lambda*_i is
     :func:`cliff.lambda_star_by_token`: K-ary, each contract-valid token a class, the
     invalid tokens pooled.  The window keeps the last ``window`` values per position; with
@@ -176,7 +176,7 @@ class LambdaScheduler:
     so in ``'global'`` mode).  Pad a batch to the largest count of any type rather than
     truncating it to the smallest.
 
-    *Pooled estimator* (:class:`cliff._sched_pooled.PooledEstimator`).  EMA weights
+    *Pooled estimator* (:class:`cliff._schedule.pooled.PooledEstimator`).  EMA weights
     ``decay^(t-s)`` for a sample of step ``s``, with ``n_eff = W^2 / W2``; the mean and
     ``M2`` of each class mass are merged by Chan's parallel formula in log space; each class
     gets the interval ``log xbar +- z rse`` (delta method, so a tail of 1e-9 never gets a
@@ -202,9 +202,9 @@ class LambdaScheduler:
                  estimator: Estimator = "per_context", quantile: float = 0.05,
                  window: int = 1024, decay: float = 0.99, confidence: float = 0.95,
                  min_samples: float = 8.0) -> None:
-        self.target_lambda = float(_checks.check_nonnegative("target_lambda", target_lambda))
-        self.c = float(_checks.check_cap("c", c))
-        self.c_low = 1.0 / self.c if c_low is None else float(_checks.check_floor("c_low", c_low))
+        self.target_lambda = float(checks.check_nonnegative("target_lambda", target_lambda))
+        self.c = float(checks.check_cap("c", c))
+        self.c_low = 1.0 / self.c if c_low is None else float(checks.check_floor("c_low", c_low))
         self.margin = _unit_interval("margin", margin)
         self.decay = _unit_interval("decay", decay)
         self.confidence = _unit_interval("confidence", confidence)
@@ -223,7 +223,7 @@ class LambdaScheduler:
             raise ValueError(f"window must be an integer >= 1 (contexts kept per position), "
                              f"got {window!r}")
         self.window = int(window)
-        ms = float(_checks.as_float_array("min_samples", min_samples))
+        ms = float(checks.as_float_array("min_samples", min_samples))
         if not (2.0 <= ms < math.inf):
             raise ValueError(f"min_samples must be a finite number >= 2 (an effective sample "
                              f"size), got {min_samples!r}")
@@ -362,8 +362,8 @@ class LambdaScheduler:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as plain JSON types: ``config``, ``n_positions``,
         ``steps``, ``lambda``, ``stats`` (the EMA,
-        :meth:`cliff._sched_pooled.PooledEstimator.state_dict`) and ``contexts`` (the
-        windows, :meth:`cliff._sched_quantile.QuantileEstimator.state_dict`; empty with
+        :meth:`cliff._schedule.pooled.PooledEstimator.state_dict`) and ``contexts`` (the
+        windows, :meth:`cliff._schedule.quantile.QuantileEstimator.state_dict`; empty with
         ``'pooled'``).  ``json.dumps`` round-trips every value exactly."""
         return {"config": self.config(), "n_positions": self.n_positions,
                 "steps": self.steps, "lambda": _plain(self.lambda_),
@@ -398,7 +398,7 @@ def _nan_to_none(values: FloatArray) -> list[float | None]:
 
 
 def _unit_interval(name: str, value: float) -> float:
-    v = float(_checks.as_float_array(name, value))
+    v = float(checks.as_float_array(name, value))
     if not (0.0 <= v < 1.0):
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return v

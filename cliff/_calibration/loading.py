@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cliff._contract import Contract
+from cliff._calibration.contract import Contract
 
 __all__ = ["load_model", "load_tokenizer", "read_contract", "read_jsonl", "read_prompts",
            "same_tokenizer"]

@@ -24,8 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import binom
 
-from cliff._estimate import by_token
-from cliff._sched_batch import Batch
+from cliff._calibration.estimate import by_token
+from cliff._schedule.batch import Batch
 
 __all__ = ["QuantileEstimator"]
 

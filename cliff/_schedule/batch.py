@@ -1,8 +1,8 @@
 r"""One scheduler update's contexts, checked once and reduced to the class masses.
 
 :class:`cliff.LambdaScheduler` hands every estimator the same :class:`Batch`: the output of
-:func:`cliff._estimate.measure` (the checked float64 log-probs, for the by-token thresholds)
-and the log masses of the two classes, contract-valid and rest, of every context,
+:func:`cliff._calibration.estimate.measure` (the checked float64 log-probs, for the by-token
+thresholds) and the log masses of the two classes, contract-valid and rest, of every context,
 
 .. math::
 
@@ -29,7 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
 
-from cliff._estimate import Measured, _mask, _to_numpy, estimate, measure
+from cliff._calibration.estimate import Measured, estimate, measure
+from cliff._util import checks
 
 __all__ = ["NO_DATA_LOG_MASS", "Batch", "moments", "read_batch"]
 
@@ -48,8 +49,8 @@ class Batch:
     Attributes
     ----------
     measured : tuple
-        :func:`cliff._estimate.measure` of the batch: the :class:`cliff.Estimate` of shape
-        ``[..., P]``, the float64 teacher and reference log-probs and the valid mask.
+        :func:`cliff._calibration.estimate.measure` of the batch: the :class:`cliff.Estimate` of
+        shape         ``[..., P]``, the float64 teacher and reference log-probs and the valid mask.
     teacher, reference : ndarray of shape ``(N, P, 2)``
         Log masses (valid, rest) of each context under the teacher and the reference.
     student : ndarray of shape ``(N, P, 2)`` or None
@@ -82,19 +83,20 @@ def read_batch(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     placeholder, the uniform distribution with column 0 valid, so that every check and
     error index refers to the caller's array.
     """
-    lt = _to_numpy("teacher_logprobs", teacher_logprobs)
-    lr = _to_numpy("reference_logprobs", reference_logprobs)
+    lt = checks.logprob_array("teacher_logprobs", teacher_logprobs)
+    lr = checks.logprob_array("reference_logprobs", reference_logprobs)
     if lt.ndim < 2:
         raise ValueError("teacher_logprobs must have shape [..., P, V] (positions on the "
                          "second-to-last axis), got a single distribution of shape [V]")
-    mask = _mask(valid, lt.shape)
+    mask = checks.valid_mask(valid, lt.shape)
     present = np.asarray(mask.any(axis=-1))
     if not present.all():
         lt, lr, mask = _fill(lt, present), _fill(lr, present), _fill_mask(mask, present)
         if reference_valid is not None:
-            reference_valid = _fill_mask(_mask(reference_valid, lr.shape), present)
+            reference_valid = _fill_mask(checks.valid_mask(reference_valid, lr.shape), present)
         if student_logprobs is not None:
-            student_logprobs = _fill(_to_numpy("student_logprobs", student_logprobs), present)
+            student_logprobs = _fill(
+                checks.logprob_array("student_logprobs", student_logprobs), present)
     measured = measure(lt, lr, mask, reference_valid, complete, norm_tol)
     est = measured[0]
     n_pos = est.shape[-1]
@@ -110,7 +112,7 @@ def read_batch(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
 
 def _fill(logprobs: FloatArray, present: BoolArray) -> FloatArray:
     """``logprobs`` with absent rows set to the uniform distribution over their columns
-    (unchanged if the batch shapes differ: :func:`cliff._estimate.measure` says so)."""
+    (unchanged if the batch shapes differ: :func:`cliff._calibration.estimate.measure` says so)."""
     if logprobs.shape[:-1] != present.shape:
         return logprobs
     return np.where(present[..., None], logprobs, -math.log(logprobs.shape[-1]))

@@ -25,9 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import log_expit, ndtri
 
-from cliff._bernoulli import solve
-from cliff._kary import solve_kary_log
-from cliff._sched_batch import NO_DATA_LOG_MASS, Batch, moments
+from cliff._schedule.batch import NO_DATA_LOG_MASS, Batch, moments
+from cliff._theory.bernoulli import solve
+from cliff._theory.kary import solve_kary_log
 
 __all__ = ["PooledEstimator"]
 

@@ -10,6 +10,7 @@ entries are refused; torch tensors are detached and read as they are.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -154,3 +155,61 @@ def check_int_at_least(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def logprob_array(name: str, value: Any) -> FloatArray:
+    """A torch tensor (any device/dtype, without importing torch) or array-like as float64."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, duck-typed
+        value = value.detach().cpu()
+        if hasattr(value, "double"):
+            value = value.double()
+        value = value.numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of log-probabilities, got {value!r}") from err
+    if arr.ndim < 1 or arr.shape[-1] < 2:
+        raise ValueError(f"{name} must have shape [..., V] with V >= 2 columns, got shape "
+                         f"{arr.shape}")
+    if np.isnan(arr).any() or (arr == np.inf).any():
+        bad = np.argwhere(np.isnan(arr) | (arr == np.inf))[0]
+        raise ValueError(f"{name} must be log-probabilities in [-inf, 0]; entry "
+                         f"{tuple(int(i) for i in bad)} is {arr[tuple(bad)]!r}")
+    return arr
+
+
+def valid_mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """``valid`` as a boolean mask of ``shape``: a mask broadcastable to it, or one sequence
+    of valid column ids per position (positions in C order over ``shape[:-1]``)."""
+    if hasattr(valid, "detach") and hasattr(valid, "cpu"):
+        valid = valid.detach().cpu().numpy()
+    arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
+    if arr.dtype == np.bool_:
+        try:
+            return np.broadcast_to(arr, shape)
+        except ValueError:
+            raise ValueError(f"valid: a boolean mask of shape {arr.shape} does not broadcast "
+                             f"to the log-probs' shape {shape}") from None
+    n_pos, n_col = int(np.prod(shape[:-1])), shape[-1]
+    ids: Sequence[Any] = list(valid)
+    if len(ids) != n_pos:
+        raise ValueError(f"valid: expected one array of valid column ids per position "
+                         f"({n_pos} positions for log-probs of shape {shape}), got {len(ids)}")
+    out = np.zeros((n_pos, n_col), dtype=bool)
+    for i, row in enumerate(ids):
+        idx = np.asarray(row)
+        if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_col):
+            raise ValueError(f"valid[{i}] must hold integer column ids in [0, {n_col}), got "
+                             f"{row!r}")
+        out[i, idx.astype(np.int64)] = True
+    return out.reshape(shape)
+
+
+def _is_ragged(valid: Any) -> bool:
+    if isinstance(valid, np.ndarray):
+        return False
+    try:
+        np.asarray(valid)
+    except ValueError:
+        return True
+    return False

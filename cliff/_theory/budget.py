@@ -28,7 +28,8 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit
 
-from cliff import _bernoulli, _checks
+from cliff._theory import bernoulli as _bernoulli
+from cliff._util import checks
 from cliff.symbolic import bernoulli as S
 from cliff.symbolic import budget as B
 
@@ -85,12 +86,12 @@ class _Point:
 
 def _point(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None,
            threshold: ArrayLike) -> _Point:
-    p_ = _checks.check_open_unit("p", p)
-    b_ = _checks.check_open_unit("b", b)
-    c_ = _checks.check_cap("c", c)
-    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
-    t_ = _checks.check_open_unit("threshold", threshold)
-    p_, b_, c_, cl_, t_ = _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, threshold=t_)
+    p_ = checks.check_open_unit("p", p)
+    b_ = checks.check_open_unit("b", b)
+    c_ = checks.check_cap("c", c)
+    cl_ = 1.0 / c_ if c_low is None else checks.check_floor("c_low", c_low)
+    t_ = checks.check_open_unit("threshold", threshold)
+    p_, b_, c_, cl_, t_ = checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, threshold=t_)
     sharp = p_ > b_  # growing class: M when sharpening, T otherwise (neutral: as softening)
     q, qbar = np.where(sharp, p_, 1.0 - p_), np.where(sharp, 1.0 - p_, p_)
     beta, betabar = np.where(sharp, b_, 1.0 - b_), np.where(sharp, 1.0 - b_, b_)
@@ -156,7 +157,7 @@ def max_monotone_lr(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike, *,
     1.7866
     """
     pt = _point(p, b, c, c_low, 0.5)
-    lam_ = _checks.check_nonnegative("lam", lam)
+    lam_ = checks.check_nonnegative("lam", lam)
     bound = _drift_bound(pt) + np.maximum(lam_ - 1.0, 0.0) * pt.rate
     return _out(1.0 / (0.25 + _SLOPE_BOUND * bound))
 
@@ -221,8 +222,8 @@ def finite_budget_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr
     True
     """
     pt = _point(p, b, c, c_low, threshold)
-    steps = _checks.check_int_at_least("steps", steps, 1)
-    lr_ = float(_checks.as_float_array("lr", lr))
+    steps = checks.check_int_at_least("steps", steps, 1)
+    lr_ = float(checks.as_float_array("lr", lr))
     if not lr_ > 0.0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     cap = _monotone_lambda(pt, lr_)
@@ -231,7 +232,7 @@ def finite_budget_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr
         raise ValueError(f"lr must be <= {worst!r} (the Euler map is monotone in lambda "
                          f"only below it), got {lr_!r}")
     if lam_max is not None:
-        cap = np.minimum(cap, float(_checks.check_nonnegative("lam_max", lam_max)))
+        cap = np.minimum(cap, float(checks.check_nonnegative("lam_max", lam_max)))
     target = np.log(pt.tau) - np.log(pt.taubar)
 
     def crossed(lam: FloatArray) -> NDArray[np.bool_]:
@@ -410,7 +411,7 @@ def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: f
     """
     pt = _point(p, b, c, c_low, threshold)
     lt = np.asarray(finite_budget_onset(p, b, c, steps, lr, c_low=c_low, threshold=threshold)
-                    if lambda_T is None else _checks.check_nonnegative("lambda_T", lambda_T),
+                    if lambda_T is None else checks.check_nonnegative("lambda_T", lambda_T),
                     dtype=np.float64)
     lam_inf, code = _asymptotic(pt)
     k = np.select([code == _CAPPED, code == _FLOORED], [pt.taubar, pt.tau], 1.0)
@@ -509,7 +510,7 @@ def clip_cross_prediction(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_new: Array
     """
     new_floor = c_low_new if c_low_new is not None else (None if c_low is None else c_low)
     lt = np.asarray(finite_budget_onset(p, b, c, steps, lr, c_low=c_low, threshold=threshold)
-                    if lambda_T is None else _checks.check_nonnegative("lambda_T", lambda_T),
+                    if lambda_T is None else checks.check_nonnegative("lambda_T", lambda_T),
                     dtype=np.float64)
     pt = _point(p, b, c, c_low, threshold)
     lam_old, code = _asymptotic(pt)

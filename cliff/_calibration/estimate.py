@@ -11,17 +11,17 @@ even where ``p`` itself rounds to ``1.0``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-if TYPE_CHECKING:
-    from cliff._bernoulli import SolveResult
-    from cliff._kary import KaryResult
+from cliff._theory.bernoulli import SolveResult, solve
+from cliff._theory.kary import KaryResult, solve_kary_log
+from cliff._theory.sequence import predict_parse_rate
+from cliff._util import checks
 
 __all__ = ["Estimate", "estimate", "lambda_star_by_token", "DEFAULT_NORM_TOL"]
 
@@ -29,64 +29,6 @@ FloatArray = NDArray[np.float64]
 
 DEFAULT_NORM_TOL = 1e-3
 """Largest accepted ``|log sum_v exp(logprob_v)|`` (about 0.1% of mass) before an error."""
-
-
-def _to_numpy(name: str, value: Any) -> FloatArray:
-    """A torch tensor (any device/dtype, without importing torch) or array-like as float64."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, duck-typed
-        value = value.detach().cpu()
-        if hasattr(value, "double"):
-            value = value.double()
-        value = value.numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of log-probabilities, got {value!r}") from err
-    if arr.ndim < 1 or arr.shape[-1] < 2:
-        raise ValueError(f"{name} must have shape [..., V] with V >= 2 columns, got shape "
-                         f"{arr.shape}")
-    if np.isnan(arr).any() or (arr == np.inf).any():
-        bad = np.argwhere(np.isnan(arr) | (arr == np.inf))[0]
-        raise ValueError(f"{name} must be log-probabilities in [-inf, 0]; entry "
-                         f"{tuple(int(i) for i in bad)} is {arr[tuple(bad)]!r}")
-    return arr
-
-
-def _mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
-    """``valid`` as a boolean mask of ``shape``: a mask broadcastable to it, or one sequence
-    of valid column ids per position (positions in C order over ``shape[:-1]``)."""
-    if hasattr(valid, "detach") and hasattr(valid, "cpu"):
-        valid = valid.detach().cpu().numpy()
-    arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
-    if arr.dtype == np.bool_:
-        try:
-            return np.broadcast_to(arr, shape)
-        except ValueError:
-            raise ValueError(f"valid: a boolean mask of shape {arr.shape} does not broadcast "
-                             f"to the log-probs' shape {shape}") from None
-    n_pos, n_col = int(np.prod(shape[:-1])), shape[-1]
-    ids: Sequence[Any] = list(valid)
-    if len(ids) != n_pos:
-        raise ValueError(f"valid: expected one array of valid column ids per position "
-                         f"({n_pos} positions for log-probs of shape {shape}), got {len(ids)}")
-    out = np.zeros((n_pos, n_col), dtype=bool)
-    for i, row in enumerate(ids):
-        idx = np.asarray(row)
-        if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_col):
-            raise ValueError(f"valid[{i}] must hold integer column ids in [0, {n_col}), got "
-                             f"{row!r}")
-        out[i, idx.astype(np.int64)] = True
-    return out.reshape(shape)
-
-
-def _is_ragged(valid: Any) -> bool:
-    if isinstance(valid, np.ndarray):
-        return False
-    try:
-        np.asarray(valid)
-    except ValueError:
-        return True
-    return False
 
 
 def _class_masses(name: str, logprobs: FloatArray, mask: NDArray[np.bool_], complete: bool,
@@ -186,7 +128,6 @@ class Estimate:
         Raises ``ValueError`` where ``p`` or ``b`` rounds to 0 or 1 in float64 (a class mass
         below 1.1e-16); :meth:`solve_kary` keeps both masses and handles those positions.
         """
-        from cliff._bernoulli import solve
 
         for name, mass, rest in (("p", self.log_p, self.log_p_rest),
                                  ("b", self.log_b, self.log_b_rest)):
@@ -211,7 +152,6 @@ class Estimate:
         Equals :meth:`solve` wherever that is defined (K = 2 is the Bernoulli model) and
         also works where ``p`` rounds to 1.  Class 0 is the valid class, class 1 the rest.
         """
-        from cliff._kary import solve_kary_log
 
         teacher = np.stack([self.log_p, self.log_p_rest], axis=-1)
         reference = np.stack([self.log_b, self.log_b_rest], axis=-1)
@@ -220,7 +160,6 @@ class Estimate:
     def predict_parse_rate(self, lambdas: ArrayLike, c: ArrayLike, *,
                            c_low: ArrayLike | None = None) -> FloatArray:
         """:func:`cliff.predict_parse_rate` with positions on the last axis of the batch."""
-        from cliff._sequence import predict_parse_rate
 
         return predict_parse_rate(lambdas, self.p, self.b, c, c_low=c_low)  # type: ignore[no-any-return]
 
@@ -315,8 +254,8 @@ Measured = tuple[Estimate, FloatArray, FloatArray, NDArray[np.bool_]]
 def measure(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, reference_valid: Any,
             complete: bool, norm_tol: float) -> Measured:
     """:func:`estimate` together with the checked float64 arrays it was computed from."""
-    lt = _to_numpy("teacher_logprobs", teacher_logprobs)
-    lr = _to_numpy("reference_logprobs", reference_logprobs)
+    lt = checks.logprob_array("teacher_logprobs", teacher_logprobs)
+    lr = checks.logprob_array("reference_logprobs", reference_logprobs)
     if complete and lt.shape != lr.shape:
         raise ValueError(f"teacher_logprobs and reference_logprobs must have the same shape "
                          f"[..., V], got {lt.shape} and {lr.shape}")
@@ -325,8 +264,8 @@ def measure(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, referenc
                          f"got {lt.shape[:-1]} and {lr.shape[:-1]}")
     if not (np.isfinite(norm_tol) and norm_tol >= 0):
         raise ValueError(f"norm_tol must be a finite number >= 0, got {norm_tol!r}")
-    mask_t = _mask(valid, lt.shape)
-    mask_r = _mask(valid if reference_valid is None else reference_valid, lr.shape)
+    mask_t = checks.valid_mask(valid, lt.shape)
+    mask_r = checks.valid_mask(valid if reference_valid is None else reference_valid, lr.shape)
     tp, tr, tz = _class_masses("teacher_logprobs", lt, mask_t, complete, norm_tol)
     bp, br, bz = _class_masses("reference_logprobs", lr, mask_r, complete, norm_tol)
     _check_both_classes("teacher_logprobs", tp, tr)
@@ -384,7 +323,6 @@ def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: 
 def by_token(measured: Measured, c: float, c_low: float | None) -> FloatArray:
     """:func:`lambda_star_by_token` from :func:`measure`: each position's valid tokens, then
     its pooled rest, solved in groups of equal ``K``."""
-    from cliff._kary import solve_kary_log
 
     est, lt, lr, mask = measured
     if lt.shape != lr.shape:

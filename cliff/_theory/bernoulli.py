@@ -19,7 +19,8 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
-from cliff import _blocks, _checks
+from cliff._util import blocks, checks
+from cliff._util.exact import product_minus
 from cliff.symbolic import bernoulli as S
 
 __all__ = ["SolveResult", "solve", "fixed_point", "clipped_fixed_point", "clip_safe_region"]
@@ -162,25 +163,6 @@ def _rate_of(o: _Oriented) -> FloatArray:
     return _by_branch(direct, lambda i: _rate(o.q[i], o.qbar[i], o.beta[i], o.delta[i]), slow)
 
 
-def _product_minus(a: FloatArray, x: FloatArray, y: FloatArray | float) -> FloatArray:
-    """``a * x - y`` with the product carried exactly (Dekker's two-product on the
-    mantissas, so it neither overflows nor underflows): one rounding where the difference
-    cancels.  ``a * x`` must be a finite float."""
-    ma, ea = np.frexp(a)
-    mx, ex = np.frexp(x)
-    hi = ma * mx
-
-    def split(v: FloatArray) -> tuple[FloatArray, FloatArray]:  # Veltkamp: 26 + 27 bits
-        t = v * 134217729.0
-        h = t - (t - v)
-        return h, v - h
-
-    (ah, al), (xh, xl) = split(ma), split(mx)
-    lo = ((ah * xh - hi) + ah * xl + al * xh) + al * xl  # hi + lo = ma * mx exactly
-    e = ea + ex
-    return (np.ldexp(hi, e) - y) + np.ldexp(lo, e)
-
-
 def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
                    idx: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
     """``(1 - c_low, c_low - q)`` at ``idx`` (where ``q < c_low``), each without
@@ -188,16 +170,17 @@ def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
 
     ``c_low - q``: ``q = p`` is exact when sharpening; when softening ``q = 1 - p`` is exact
     for ``p >= 1/2`` and ``1 - c_low`` is exact for ``c_low >= 1/2``, and ``q < c_low``
-    means one of the two holds.  ``1 - c q`` takes ``c q`` exactly (:func:`_product_minus`);
+    means one of the two holds.  ``1 - c q`` takes ``c q`` exactly
+    (:func:`cliff._util.exact.product_minus`);
     where ``q = 1 - p`` is rounded (then ``c < 1/q < 2``) it is ``c p - (c - 1)``.
     """
     p, sharp, q = o.p[idx], o.sharp[idx], o.q[idx]
     c, cl = _at(c, idx), _at(cl, idx)
     if default:
         exact_q = sharp | (p >= 0.5)
-        gap = -_product_minus(c, q, 1.0)
+        gap = -product_minus(c, q, 1.0)
         if not exact_q.all():
-            gap = np.where(exact_q, gap, _product_minus(c, p, c - 1.0))
+            gap = np.where(exact_q, gap, product_minus(c, p, c - 1.0))
         return np.broadcast_to(c - 1.0, gap.shape), gap
     gap = np.where(sharp, cl - p, np.where(cl >= 0.5, p - (1.0 - cl), cl - (1.0 - p)))
     return np.broadcast_to(1.0 - cl, gap.shape), gap
@@ -206,16 +189,16 @@ def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
 def _clip_band(c: ArrayLike, c_low: ArrayLike | None) -> tuple[FloatArray, FloatArray]:
     """The checked clip band ``(c, c_low)``; ``c_low`` defaults to ``1/c`` (the float64
     rounding is what is reported; the thresholds take ``1/c`` exactly)."""
-    c_ = _checks.check_cap("c", c)
-    return c_, 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
+    c_ = checks.check_cap("c", c)
+    return c_, 1.0 / c_ if c_low is None else checks.check_floor("c_low", c_low)
 
 
 def _inputs(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None) -> tuple[
         FloatArray, FloatArray, FloatArray, FloatArray]:
-    p_ = _checks.check_open_unit("p", p)
-    b_ = _checks.check_open_unit("b", b)
+    p_ = checks.check_open_unit("p", p)
+    b_ = checks.check_open_unit("b", b)
     c_, cl_ = _clip_band(c, c_low)
-    return _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_)  # type: ignore[return-value]
+    return checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_)  # type: ignore[return-value]
 
 
 class SolveResult:
@@ -383,7 +366,7 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     lambda_star, lambda_collapse = np.empty(size), np.empty(size)
     sharp, shrinking = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
     kernel = functools.partial(_solve_block, default=c_low is None)
-    _blocks.run(kernel, flat, (lambda_star, lambda_collapse, sharp, shrinking))
+    blocks.run(kernel, flat, (lambda_star, lambda_collapse, sharp, shrinking))
     shape = p_.shape
     return SolveResult(lambda_star.reshape(shape), lambda_collapse.reshape(shape),
                        sharp.reshape(shape), shrinking.reshape(shape), p_, b_, c_, cl_)
@@ -472,9 +455,9 @@ def clip_safe_region(p: ArrayLike, c: ArrayLike, *,
 
     Returns ``(low, high)``; with ``c_low = 0`` the floor constraints vanish.
     """
-    p_ = _checks.check_open_unit("p", p)
+    p_ = checks.check_open_unit("p", p)
     c_, cl_ = _clip_band(c, c_low)
-    p_, c_, cl_ = _checks.broadcast(p=p_, c=c_, c_low=cl_)
+    p_, c_, cl_ = checks.broadcast(p=p_, c=c_, c_low=cl_)
     # c_low = 0 divides by zero and a subnormal c_low overflows: both floor edges then lie
     # far outside [0, 1] (-inf, inf) and the clamp below returns the exact bound
     with np.errstate(divide="ignore", over="ignore"):
@@ -510,10 +493,10 @@ def fixed_point(p: ArrayLike, b: ArrayLike, lam: ArrayLike, *,
     >>> round(float(fixed_point(0.9, 0.5, 1.0)), 12)  # lambda = 1 recovers the teacher
     0.9
     """
-    p_ = _checks.check_open_unit("p", p)
-    b_ = _checks.check_open_unit("b", b)
-    lam_ = _checks.check_nonnegative("lam", lam)
-    p_, b_, lam_ = _checks.broadcast(p=p_, b=b_, lam=lam_)
+    p_ = checks.check_open_unit("p", p)
+    b_ = checks.check_open_unit("b", b)
+    lam_ = checks.check_nonnegative("lam", lam)
+    p_, b_, lam_ = checks.broadcast(p=p_, b=b_, lam=lam_)
     logit = _logit_fixed_point(p_, b_, lam_)
     out = expit(-logit if complement else logit)
     return float(out) if np.ndim(out) == 0 else out
@@ -543,11 +526,11 @@ def clipped_fixed_point(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike
     True
     """
     p_, b_, c_, cl_ = _inputs(p, b, c, c_low)
-    lam_ = _checks.check_nonnegative("lam", lam)
+    lam_ = checks.check_nonnegative("lam", lam)
     if lam_.size and lam_.min() < 1.0:
         raise ValueError("lam must be >= 1 for clipped_fixed_point (the extrapolation side, "
                          f"where lambda* is defined), got min {float(lam_.min())!r}")
-    p_, b_, c_, cl_, lam_ = _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, lam=lam_)
+    p_, b_, c_, cl_, lam_ = checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, lam=lam_)
     res = solve(p_, b_, c_, c_low=None if c_low is None else cl_)
     ls, lc = res._lambda_star, res._lambda_collapse
     o = _orient(p_, b_, c_)

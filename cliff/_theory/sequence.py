@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cliff import _checks
-from cliff._bernoulli import clipped_fixed_point, solve
+from cliff._theory.bernoulli import clipped_fixed_point, solve
+from cliff._util import checks
 
 __all__ = ["log_parse_rate", "predict_parse_rate", "sequence_cliff"]
 
@@ -27,14 +27,14 @@ FloatArray = NDArray[np.float64]
 
 def _positions(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None
                ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    p_ = _checks.check_open_unit("p", p)
-    b_ = _checks.check_open_unit("b", b)
+    p_ = checks.check_open_unit("p", p)
+    b_ = checks.check_open_unit("b", b)
     if p_.ndim < 1:
         raise ValueError(f"p must have shape [..., L] (positions on the last axis), got a "
                          f"scalar {float(p_)!r}")
-    c_ = _checks.check_cap("c", c)
-    cl_ = 1.0 / c_ if c_low is None else _checks.check_floor("c_low", c_low)
-    return _checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_)  # type: ignore[return-value]
+    c_ = checks.check_cap("c", c)
+    cl_ = 1.0 / c_ if c_low is None else checks.check_floor("c_low", c_low)
+    return checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_)  # type: ignore[return-value]
 
 
 def log_parse_rate(lambdas: ArrayLike, p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
@@ -42,7 +42,7 @@ def log_parse_rate(lambdas: ArrayLike, p: ArrayLike, b: ArrayLike, c: ArrayLike,
     r"""``sum_i log m_i(lambda)``, shape ``lambdas.shape + p.shape[:-1]`` (``-inf`` past a
     softening position's collapse).  See :func:`predict_parse_rate`."""
     p_, b_, c_, cl_ = _positions(p, b, c, c_low)
-    lam = _checks.check_nonnegative("lambdas", lambdas)
+    lam = checks.check_nonnegative("lambdas", lambdas)
     if lam.size and lam.min() < 1.0:
         raise ValueError(f"lambdas must be >= 1 (the extrapolation side), got min "
                          f"{float(lam.min())!r}")

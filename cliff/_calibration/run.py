@@ -1,9 +1,10 @@
 r"""``cliff.calibrate``: lambda* of a teacher and a warm start, measured on an output contract.
 
 One pass, batch by batch: sample rollouts from the reference (the G-OPD ``pi0``, the warm
-start; or another ``policy``), walk each through the contract (:mod:`cliff._contract`), score
-every viable position with the teacher and the reference (one forward each), and reduce the
-log-probs at once to the position's masses (:func:`cliff.estimate`) and by-token lambda*
+start; or another ``policy``), walk each through the contract
+(:mod:`cliff._calibration.contract`), score every viable position with the teacher and the
+reference (one forward each), and reduce the log-probs at once to the position's masses
+(:func:`cliff.estimate`) and by-token lambda*
 (:func:`cliff.lambda_star_by_token`), so a 150k-token vocabulary never sits in memory for
 more than a chunk of positions.  :class:`cliff.Calibration` pools the positions by label.
 torch, transformers and llguidance are imported here, not by ``import cliff``.
@@ -19,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from cliff import _checks
-from cliff._calibration import Calibration, Measurements
-from cliff._contract import Contract, Walk
+from cliff._calibration.contract import Contract, Walk
+from cliff._calibration.estimate import DEFAULT_NORM_TOL, by_token, measure
+from cliff._calibration.result import Calibration, Measurements
+from cliff._util import checks
 
 __all__ = ["calibrate"]
 
@@ -95,15 +97,15 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
     of the contract; every viable position of every rollout is measured, up to and
     including the one whose token leaves the contract, or the stop token that ends it.
     Positions where every token or none is valid carry no choice and are skipped.  Labels
-    are described in :mod:`cliff._labels` (``$.ranking[3] value``, ``$ close``, ...).
+    are described in :mod:`cliff._calibration.labels` (``$.ranking[3] value``, ``$ close``, ...).
     """
     import torch
     from tqdm import tqdm
 
-    from cliff._rollout import input_device, left_pad, output_device, sample
+    from cliff._calibration.rollout import input_device, left_pad, output_device, sample
 
-    c_ = float(_checks.check_cap("c", c))
-    cl_ = 1.0 / c_ if c_low is None else float(_checks.check_floor("c_low", c_low))
+    c_ = float(checks.check_cap("c", c))
+    cl_ = 1.0 / c_ if c_low is None else float(checks.check_floor("c_low", c_low))
     _positive("rollouts", rollouts)
     _positive("max_new_tokens", max_new_tokens)
     _positive("batch_size", batch_size)
@@ -113,7 +115,7 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
         if not 0.0 <= v < 1.0:
             raise ValueError(f"{name} must be in [0, 1), got {v!r}")
     contract = contract if isinstance(contract, Contract) else Contract.json_schema(contract)
-    encoded = _encode(prompts, tokenizer, chat_template)
+    encoded = encode_prompts(prompts, tokenizer, chat_template)
     vocab = _vocab_rows(teacher, reference, policy)
     stops = list(stop_ids) if stop_ids is not None else _stop_ids(tokenizer, teacher, reference)
     timer = _Timer()
@@ -172,7 +174,7 @@ def _name(model: Any) -> str:
     return str(getattr(model, "name_or_path", "") or type(model).__name__)
 
 
-def _encode(prompts: Sequence[str], tokenizer: Any, chat_template: bool) -> list[list[int]]:
+def encode_prompts(prompts: Sequence[str], tokenizer: Any, chat_template: bool) -> list[list[int]]:
     if isinstance(prompts, str) or not len(prompts):
         raise ValueError(f"prompts must be a non-empty sequence of strings, got {prompts!r:.80}")
     out = []
@@ -218,8 +220,7 @@ def _measure(teacher: Any, reference: Any, ids: Any, mask: Any, gen: Any, walk: 
     """Masses and by-token lambda* of the walk's positions that carry a choice."""
     import torch
 
-    from cliff._estimate import DEFAULT_NORM_TOL, by_token, measure
-    from cliff._rollout import position_logprobs
+    from cliff._calibration.rollout import position_logprobs
 
     chunk = max(1, _CHUNK_BYTES // (16 * vocab))  # positions per float64 conversion
     count = np.concatenate([walk.unpack(vocab, slice(s, s + chunk)).sum(axis=1)

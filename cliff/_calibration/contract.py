@@ -5,7 +5,7 @@ The contract engine is ``llguidance`` (imported here, so only by code that calib
 an output vocabulary and returns a :class:`Walker`, which takes rollouts (token ids) and
 returns, at every *viable* position (the answer so far can still be completed into a
 document of the contract), the packed mask of the contract-valid next tokens and the
-position's label (:mod:`cliff._labels`).
+position's label (:mod:`cliff._calibration.labels`).
 
 Every grammar is built with ``no_forcing``: otherwise llguidance lets forced text through
 only in its canonical tokenisation and the mask is a strict subset of the valid set
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from cliff._labels import JsonCursor, Probe, label
+from cliff._calibration.labels import JsonCursor, Probe, label
 
 __all__ = ["Contract", "Walk", "Walker", "token_bytes"]
 
@@ -47,7 +47,7 @@ class Contract:
     grammar : str
         The engine's grammar (a Lark grammar with ``no_forcing`` set).
     json_labels : bool
-        Whether the answers are JSON texts, labelled by JSONPath (:mod:`cliff._labels`);
+        Whether the answers are JSON texts, labelled by JSONPath (:mod:`cliff._calibration.labels`);
         otherwise a position is labelled by the bytes the contract allows next.
     """
 
