@@ -1,4 +1,6 @@
-"""The lambdified numpy kernels equal the SymPy expressions they were generated from."""
+"""The Bernoulli kernels equal the SymPy expressions they were lambdified from, ``cliff.solve``
+equals the SymPy thresholds of its regime and binding, and every derivation of
+:mod:`cliff.symbolic.bernoulli` holds (the paper's Eq. 4 among them)."""
 
 from __future__ import annotations
 
