@@ -1,10 +1,11 @@
 r"""A small LaTeX document builder that records every formula it prints.
 
-:class:`Document` accumulates LaTeX; :meth:`Document.eq` prints ``sympy.latex(expr)`` of an
-expression *object* (never a typed string) and records ``(label, expr, latex)`` in
-:attr:`Document.printed`, so a test can check that each expression the numeric code
-evaluates appears verbatim in the ``.tex``.  :func:`markdown_to_latex` converts the simple
-markdown of ``derivations/notes/*.md`` (headings, paragraphs, lists, code, ``$math$``).
+:class:`Document` accumulates LaTeX; :meth:`Document.display` (a numbered display) and
+:meth:`Document.inline` print ``sympy.latex(expr)`` of an expression *object* (never a typed
+string) and record ``(label, expr, latex)`` in :attr:`Document.printed`, so a test can check
+that each expression the numeric code evaluates appears verbatim in the ``.tex``.
+:func:`markdown_to_latex` converts the simple markdown of ``derivations/notes/*.md``
+(headings, paragraphs, lists, code, ``$math$``).
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ class Document:
     def subsection(self, title: str) -> None:
         self.raw(rf"\subsection{{{title}}}")
 
-    def eq(self, label: str, expr: sp.Basic, lhs: str | None = None,
-           rel: str = "=", split: bool = True) -> str:
-        """Print ``lhs rel sympy.latex(expr)`` as a numbered display; returns the LaTeX.
+    def display(self, label: str, expr: sp.Basic, lhs: str | None = None,
+                rel: str = "=", split: bool = True) -> str:
+        """``lhs rel sympy.latex(expr)`` as a numbered display, recorded; returns the display.
 
         A sum longer than :data:`SPLIT_CHARS` is broken at its terms when ``split``;
         otherwise (and for long non-sums) it is printed whole, shrunk to the line width.
@@ -95,15 +96,19 @@ class Document:
         if lines:
             first = lines[0] if lhs is None else f"{lhs} {rel} {lines[0]}"
             rows = [first] + [rf"\quad {ln}" for ln in lines[1:]]
-            self.raw(rf"\begin{{multline}}\label{{eq:{tag}}}" + " \\\\\n".join(rows)
-                     + r"\end{multline}")
-            return body
+            return (rf"\begin{{multline}}\label{{eq:{tag}}}" + " \\\\\n".join(rows)
+                    + r"\end{multline}")
         shown = body if lhs is None else f"{lhs} {rel} {body}"
-        self.raw(rf"\begin{{equation}}\label{{eq:{tag}}}\fitmath{{{shown}}}\end{{equation}}")
-        return body
+        return rf"\begin{{equation}}\label{{eq:{tag}}}\fitmath{{{shown}}}\end{{equation}}"
+
+    def eq(self, label: str, expr: sp.Basic, lhs: str | None = None,
+           rel: str = "=", split: bool = True) -> str:
+        """Append :meth:`display` of ``expr`` to the document; returns ``sympy.latex(expr)``."""
+        self.raw(self.display(label, expr, lhs, rel, split))
+        return self.printed[-1].latex
 
     def inline(self, label: str, expr: sp.Basic) -> str:
-        """``$sympy.latex(expr)$`` for use inside prose (recorded like :meth:`eq`)."""
+        """``$sympy.latex(expr)$`` for use inside prose (recorded like :meth:`display`)."""
         body = sp.latex(expr)
         self.printed.append(Printed(label, expr, body))
         return f"${body}$"
