@@ -283,10 +283,11 @@ def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: 
     :func:`cliff.solve_kary_log` of those masses.  Where teacher and reference split the
     valid mass alike this equals the two-class lambda* of :meth:`Estimate.solve_kary`; where
     they do not (a ranking position: the teacher puts its valid mass on one id, the
-    reference spreads it) it is usually smaller: never larger in ``tests/test_estimate.py``
-    without a lower clip (``c_low = 0``); with the floor ``1/c`` larger in about 6% of
-    random 3-8 token cases, by up to 1.8x in ``lambda - 1``.  The invalid tokens stay
-    pooled: one stray, never-sampled tail token would otherwise bind (:func:`estimate`).
+    reference spreads it) it is usually smaller: never larger in
+    ``tests/calibration/test_estimate.py`` without a lower clip (``c_low = 0``); with the
+    floor ``1/c`` larger in about 6% of random 3-8 token cases, by up to 1.8x in
+    ``lambda - 1``.  The invalid tokens stay pooled: one stray, never-sampled tail token
+    would otherwise bind (:func:`estimate`).
 
     Parameters
     ----------

@@ -351,7 +351,7 @@ def solve(p: ArrayLike, b: ArrayLike, c: ArrayLike, *,
     margins ``1 - c_low`` and ``c_low - q`` are formed without cancellation, and the default
     floor is ``1/c`` exactly (the reported ``c_low`` is its float64 rounding).  Against a
     50-digit evaluation of the definitions both thresholds are within 64 units of
-    ``max(ulp, 1e-12 (lambda - 1))`` (``tests/test_float64_domain.py``); ``lambda*`` is
+    ``max(ulp, 1e-12 (lambda - 1))`` (``tests/theory/test_float64_domain.py``); ``lambda*`` is
     finite for every ``p != b`` and ``lambda* <= lambda_collapse``.
 
     Examples
