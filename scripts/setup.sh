@@ -19,7 +19,7 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-EXTRAS="llm,dev,qwen"
+EXTRAS="llm,dev,qwen,docs,trl"
 
 if [ "${1:-}" = --latest ]; then
     # Newer torch releases on PyPI are multi-GB CUDA builds; the drift check keeps the CPU one.

@@ -47,8 +47,9 @@ class Contract:
     grammar : str
         The engine's grammar (a Lark grammar with ``no_forcing`` set).
     json_labels : bool
-        Whether the answers are JSON texts, labelled by JSONPath (:mod:`cliff._calibration.labels`);
-        otherwise a position is labelled by the bytes the contract allows next.
+        Whether the answers are JSON texts, labelled by JSONPath (the labels are listed in
+        the Notes of :func:`cliff.calibrate`); otherwise a position is labelled by the bytes
+        the contract allows next.
     """
 
     kind: Kind
@@ -105,7 +106,9 @@ class Contract:
         return cls(kind, source, grammar, json_labels)
 
     def compile(self, tokenizer: Any, vocab_size: int, stop_ids: Sequence[int]) -> Walker:
-        """A :class:`Walker` of this contract for ``tokenizer``'s tokens.
+        """A walker of this contract for ``tokenizer``'s tokens: its ``walk(rollouts)``
+        returns, at every viable position of each rollout (token ids), the packed mask of the
+        contract-valid next tokens and the position's label.
 
         Parameters
         ----------

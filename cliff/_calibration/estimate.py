@@ -82,6 +82,9 @@ def _check_both_classes(name: str, log_valid: FloatArray, log_rest: FloatArray) 
 class Estimate:
     r"""Teacher and reference masses on the contract-valid class, per structural position.
 
+    The properties ``p``, ``b``, ``p_rest`` and ``b_rest`` are the probabilities (the
+    ``exp`` of the log masses).
+
     Attributes
     ----------
     log_p, log_p_rest : ndarray, shape ``batch``
@@ -91,8 +94,6 @@ class Estimate:
         The same for the reference (warm start, the G-OPD ``pi0``).
     teacher_log_norm, reference_log_norm : ndarray, shape ``batch``
         ``log sum_v exp(logprob_v)`` removed by renormalisation (zeros for gathered columns).
-
-    ``p``, ``b``, ``p_rest``, ``b_rest`` are the probabilities.
     """
 
     log_p: FloatArray

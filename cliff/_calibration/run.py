@@ -96,8 +96,15 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
     A position is *viable* when the answer before it can still be completed into a document
     of the contract; every viable position of every rollout is measured, up to and
     including the one whose token leaves the contract, or the stop token that ends it.
-    Positions where every token or none is valid carry no choice and are skipped.  Labels
-    are described in :mod:`cliff._calibration.labels` (``$.ranking[3] value``, ``$ close``, ...).
+    Positions where every token or none is valid carry no choice and are skipped.
+
+    A label is ``"<where> <kind>"``, the part of the format a position is, so that positions
+    with the same role pool together.  For JSON answers ``where`` is the JSONPath of the
+    value (``$``, ``$.ranking``, ``$.ranking[3]``) and ``kind`` one of ``value``, ``key``,
+    ``colon``, ``string``, ``number``, ``literal``, ``comma``, ``close``, ``comma or close``
+    and ``end`` (separators carry the path of their container: ``$.ranking comma``).  Other
+    contracts get ``next <chars>``, the bytes the contract allows next (``next [0-9]``,
+    ``next <stop>``).
     """
     import torch
     from tqdm import tqdm
@@ -175,6 +182,12 @@ def _name(model: Any) -> str:
 
 
 def encode_prompts(prompts: Sequence[str], tokenizer: Any, chat_template: bool) -> list[list[int]]:
+    """Token ids of each prompt, encoded without special tokens.
+
+    With ``chat_template`` each prompt is first wrapped as one user turn of the tokenizer's
+    chat template, generation prompt added.  An empty sequence, a prompt that is not a
+    string, or one that encodes to no tokens raises ``ValueError``.
+    """
     if isinstance(prompts, str) or not len(prompts):
         raise ValueError(f"prompts must be a non-empty sequence of strings, got {prompts!r:.80}")
     out = []

@@ -156,8 +156,8 @@ class LambdaScheduler:
     (the student's mass is the moving ``m`` of the dynamics, which lambda* does not
     depend on).  An optional ``student_logprobs`` only feeds the diagnostics.
 
-    *Per-context estimator* (:class:`cliff._schedule.quantile.QuantileEstimator`).  Each
-    sample ``i`` at position ``j`` is one context; its lambda*_i is
+    *Per-context estimator* (``estimator="per_context"``).  Each sample ``i``
+    at position ``j`` is one context; its lambda*_i is
     :func:`cliff.lambda_star_by_token`: K-ary, each contract-valid token a class, the
     invalid tokens pooled.  The window keeps the last ``window`` values per position; with
     ``n`` values and ``alpha = quantile``, the ``r``-th smallest is below the population
@@ -176,8 +176,8 @@ class LambdaScheduler:
     so in ``'global'`` mode).  Pad a batch to the largest count of any type rather than
     truncating it to the smallest.
 
-    *Pooled estimator* (:class:`cliff._schedule.pooled.PooledEstimator`).  EMA weights
-    ``decay^(t-s)`` for a sample of step ``s``, with ``n_eff = W^2 / W2``; the mean and
+    *Pooled estimator* (``estimator="pooled"``).  EMA weights ``decay^(t-s)`` for a
+    sample of step ``s``, with ``n_eff = W^2 / W2``; the mean and
     ``M2`` of each class mass are merged by Chan's parallel formula in log space; each class
     gets the interval ``log xbar +- z rse`` (delta method, so a tail of 1e-9 never gets a
     negative bound); the bound is the smallest two-class lambda* over the box, evaluated at
@@ -361,9 +361,8 @@ class LambdaScheduler:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as plain JSON types: ``config``, ``n_positions``,
-        ``steps``, ``lambda``, ``stats`` (the EMA,
-        :meth:`cliff._schedule.pooled.PooledEstimator.state_dict`) and ``contexts`` (the
-        windows, :meth:`cliff._schedule.quantile.QuantileEstimator.state_dict`; empty with
+        ``steps``, ``lambda``, ``stats`` (the EMA sums of the pooled masses, kept in both
+        estimators for :meth:`state`) and ``contexts`` (the per-context windows; empty with
         ``'pooled'``).  ``json.dumps`` round-trips every value exactly."""
         return {"config": self.config(), "n_positions": self.n_positions,
                 "steps": self.steps, "lambda": _plain(self.lambda_),

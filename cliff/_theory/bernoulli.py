@@ -204,6 +204,9 @@ def _inputs(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None) -
 class SolveResult:
     r"""Thresholds of one or many Bernoulli positions (returned by :func:`solve`).
 
+    Scalar inputs give Python floats and strings; array inputs give arrays of the broadcast
+    shape (``regime``, ``binding`` and the region are computed on first access).
+
     Attributes
     ----------
     lambda_star : float or ndarray
@@ -222,9 +225,6 @@ class SolveResult:
         The clip-safe region ``R = [region_low, region_high]`` in modal mass ``m``.
     p, b, c, c_low : float or ndarray
         The (broadcast) inputs.
-
-    Scalar inputs give Python floats and strings; array inputs give arrays of the broadcast
-    shape (``regime``, ``binding`` and the region are computed on first access).
     """
 
     __slots__ = ("_lambda_star", "_lambda_collapse", "_sharp", "_shrinking",

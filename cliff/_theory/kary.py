@@ -451,7 +451,7 @@ def solve_kary(teacher_probs: ArrayLike, ref_probs: ArrayLike, c: ArrayLike, *,
     ----------
     teacher_probs, ref_probs : array_like, shape ``[..., K]``
         Teacher and reference (warm start) distributions over ``K >= 2`` classes, every
-        entry > 0, each summing to 1 within :data:`SUM_TOL` (then renormalised).
+        entry > 0, each summing to 1 within ``1e-6`` (then renormalised).
     c : array_like
         IS ratio cap, > 1; broadcast over the batch shape ``[...]``.
     c_low : array_like, optional
@@ -468,8 +468,8 @@ def solve_kary(teacher_probs: ArrayLike, ref_probs: ArrayLike, c: ArrayLike, *,
     Notes
     -----
     Both thresholds and the collapse solve ``log sum_k w_k e^{y a_k} = L``, convex in ``y``
-    (a log-partition), by a vectorised Newton/chord bracket (:func:`_convex_root`): the
-    tangent at ``y = 0`` (closed form ``cliff.symbolic.kary.TANGENT_ROOT``), or the point
+    (a log-partition), by a vectorised Newton/chord bracket: the tangent at ``y = 0``
+    (closed form ``cliff.symbolic.kary.TANGENT_ROOT``), or the point
     where one class alone reaches the level if that is nearer, starts the end past the root,
     the chord keeps the other; both stay valid by convexity.  The floor exit is solved over
     the classes below the top, at the level ``FLOOR_LEVEL_NEAR`` / ``FLOOR_LEVEL_FAR``.

@@ -64,7 +64,7 @@ def predict_parse_rate(lambdas: ArrayLike, p: ArrayLike, b: ArrayLike, c: ArrayL
         Extrapolation coefficients, each >= 1.
     p, b : array_like, shape ``[..., L]``
         Teacher and reference valid-class masses per position (positions on the last axis;
-        e.g. :attr:`cliff.Estimate.p`).
+        e.g. the ``p`` and ``b`` of :class:`cliff.Estimate`).
     c, c_low : array_like
         IS clip (as in :func:`cliff.solve`), broadcast against ``p``.
 

@@ -41,6 +41,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (through :func:`atomic_path`); return the path."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
