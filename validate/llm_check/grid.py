@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from validate.llm_check.verdict import local_step, windows_from
+from validate.llm_check.verdict_rules import local_step, windows_from
 
-__all__ = ["GridDesign", "design_grid"]
+__all__ = ["GridDesign", "design_grid", "finite_windows"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,43 @@ class GridDesign:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GridDesign:
+        """Inverse of :meth:`to_dict`, also on its JSON (lists for tuples, non-finite floats
+        as the strings "inf", "nan")."""
+        lo, hi = d["hull"]
+        return cls(lambdas=tuple(float(x) for x in d["lambdas"]), step=float(d["step"]),
+                   distance=float(d["distance"]), separable=bool(d["separable"]),
+                   hull=(float(lo), float(hi)),
+                   windows={str(k): (float(v[0]), float(v[1])) for k, v in d["windows"].items()},
+                   rule=str(d["rule"]))
+
+
+def finite_windows(windows: Mapping[str, Any], upper: float
+                   ) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """The windows a grid can be designed around (finite, inside ``[1, upper]``), and why
+    each other one was left out (``None`` windows are skipped silently).
+
+    Examples
+    --------
+    >>> ok, why = finite_windows({"a": [1.1, 1.2], "b": [0.5, 1.2], "c": None}, 6.0)
+    >>> ok
+    {'a': (1.1, 1.2)}
+    >>> why
+    ["window b = [0.5, 1.2] does not lie inside [1, 6.0] (the grid's range)"]
+    """
+    out, why = {}, []
+    for name, w in windows.items():
+        if w is None:
+            continue
+        lo, hi = float(w[0]), float(w[1])
+        if math.isfinite(lo) and math.isfinite(hi) and 1.0 <= lo <= hi <= upper:
+            out[name] = (lo, hi)
+        else:
+            why.append(f"window {name} = [{lo:.6g}, {hi:.6g}] does not lie inside [1, {upper}] "
+                       f"(the grid's range)")
+    return out, why
 
 
 def design_grid(windows: Mapping[str, tuple[float, float]], n_points: int = 8, *,

@@ -1,10 +1,12 @@
-"""OPD runs as independent jobs, run in spawned worker processes with one torch thread each.
+"""Step 5 of a unit, the sweep: the planned OPD runs in spawned worker processes, one torch
+thread each.
 
-A :class:`Job` is one OPD run from a fresh copy of the warm start: its lambda (or a
-``cliff.LambdaScheduler`` target), seed, clip and step budget, and the step counts at which
-it is evaluated.  Every worker holds the same :class:`Context` (teacher and warm-start weights,
-tokenizer, prompts), built once per worker from a pickled copy; the job's result depends only
-on the context and the job, not on which worker ran it or in what order.
+A :class:`~validate.llm_check.plan.Job` is one OPD run from a fresh copy of the warm start:
+its lambda (or a ``cliff.LambdaScheduler`` target), seed, clip and step budget, and the step
+counts at which it is evaluated.  Every worker holds the same :class:`Context` (teacher and
+warm-start weights, tokenizer, prompts, the :class:`~validate.llm_check.config.Config`),
+built once per worker from a pickled copy; the job's result depends only on the context and
+the job, not on which worker ran it or in what order.
 """
 
 from __future__ import annotations
@@ -14,42 +16,20 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from validate.llm_check.opd import Config, Models, run_opd, scheduler_lambda_fn
-from validate.llm_check.prereg import utc_now
+from validate.llm_check.config import Config
+from validate.llm_check.opd import Models, run_opd
+from validate.llm_check.plan import Job
+from validate.llm_check.scheduled_lambda import scheduler_lambda_fn
+from validate.llm_check.sealing import utc_now
 from validate.llm_check.task import Prompt, contract
 
-__all__ = ["Job", "Context", "run_jobs", "run_job"]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One OPD run (serialisable into the prediction: the planned runs are pre-registered)."""
-
-    kind: str
-    """'main' (test (a), and (b) at 2T), 'clip' (test (c)), 'control' (no clip), 'schedule'"""
-    lam: float
-    """lambda of the run (the target of a scheduled run)"""
-    seed: int
-    """OPD seed"""
-    c: float
-    """IS clip (ratio cap)"""
-    c_low: float
-    """lower IS clip"""
-    steps: int
-    """OPD updates"""
-    eval_at: tuple[int, ...]
-    """step counts after which the student is evaluated (the last one always)"""
-    scheduled: bool = False
-    """lambda chosen each step by cliff.LambdaScheduler(target = lam)"""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["Context", "run_jobs", "run_job"]
 
 
 @dataclass

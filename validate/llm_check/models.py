@@ -22,7 +22,7 @@ from transformers import (
 from cliff.internal import answer_logprobs, left_pad, load_model, load_tokenizer, sample
 
 __all__ = ["Batch", "TinyQwen3", "answer_logprobs", "left_pad", "load_checkpoint", "new_model",
-           "sample", "token_logprobs", "train_sft"]
+           "on_device", "sample", "token_logprobs", "train_sft"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ def load_checkpoint(path: str, argument: str) -> tuple[Qwen3ForCausalLM, PreTrai
     (:func:`cliff.internal.load_model`: ``FileNotFoundError`` naming ``argument`` and ``path``
     when the folder or its ``config.json`` is missing, ``local_files_only=True``)."""
     return load_model(path, argument), load_tokenizer(path, argument)
+
+
+def on_device(model: Qwen3ForCausalLM, device: str) -> Qwen3ForCausalLM:
+    """``model`` moved to ``device``, in eval mode."""
+    return torch.nn.Module.to(model, torch.device(device)).eval()
 
 
 def token_logprobs(

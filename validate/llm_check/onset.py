@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import chi2
 
 __all__ = ["Sweep", "onset", "percentile_interval", "resample_rates", "seed_dispersion",
            "check_grid", "check_fraction", "Rollouts"]
@@ -361,8 +362,6 @@ def seed_dispersion(sweep: Sweep) -> tuple[float, int, float]:
     >>> seed_dispersion(Sweep((1.0, 1.1), x))  # identical seeds: X^2 = 0
     (0.0, 2, 1.0)
     """
-    from scipy.stats import chi2
-
     r = sweep.rates  # (S, L)
     mean = r.mean(axis=0)
     ok = (mean > 0.0) & (mean < 1.0)

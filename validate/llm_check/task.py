@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+import cliff
 
 #: structural position types, in the order they first appear in an answer
 POSITION_TYPES: tuple[str, ...] = ("open", "id", "sep", "close", "end")
@@ -152,10 +153,8 @@ def contract_grammar(k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def contract(k: int) -> Any:
+def contract(k: int) -> cliff.Contract:
     """The answer contract of :func:`contract_grammar`, for :func:`cliff.calibrate`."""
-    import cliff
-
     return cliff.Contract.lark(contract_grammar(k), json_labels=True)
 
 

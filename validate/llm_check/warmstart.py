@@ -16,20 +16,31 @@ sharpening    ideal ranking; always well-formed          noisy ranking; ``]`` dr
 worse ranker, so in both configurations the teacher ranks better.  Format noise sits at one
 structural position type (``close``), so there the softening student is more format-certain
 than its teacher (``p < b``) and the sharpening student less (``p > b``).  Whether the trained
-models really have these properties is measured, never assumed (``opd.measure_models``).
+models really have these properties is measured, never assumed
+(:func:`validate.llm_check.measurement.measure`, then the gate).
+
+:func:`train_warm_start` trains both models of one configuration and warm-start seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
 
-from validate.llm_check.models import Batch, left_pad
+from validate.llm_check.config import Config
+from validate.llm_check.models import Batch, TinyQwen3, left_pad, new_model, on_device, train_sft
 from validate.llm_check.task import answer_tokens, make_prompts, ranking_by
+from validate.llm_check.tokenizer import TokenInfo
+
+__all__ = ["FORMAT_TYPE", "Recipe", "recipes", "sft_batches", "WarmStart", "train_warm_start"]
+
+FORMAT_TYPE = "close"
+"""the format token's position type (``]``), where the recipes put their format noise"""
 
 
 @dataclass(frozen=True)
@@ -75,3 +86,36 @@ def sft_batches(
         return prompt_ids, prompt_mask, ans, ans_mask
 
     return next_batch
+
+
+@dataclass
+class WarmStart:
+    """A configuration's teacher and SFT warm start, on the run's device, and how they were
+    made."""
+
+    teacher: Qwen3ForCausalLM
+    student: Qwen3ForCausalLM
+    recipe: dict[str, Any]
+    """the prediction's ``recipe``: both :class:`Recipe` and SFT step counts, or the
+    checkpoint folders"""
+
+
+def train_warm_start(cfg: Config, name: str, warm_seed: int, tokenizer: PreTrainedTokenizerBase,
+                     info: TokenInfo, student_steps: int, teacher_steps: int) -> WarmStart:
+    """SFT teacher and warm start of configuration ``name``, each a fresh
+    :class:`~validate.llm_check.models.TinyQwen3` seeded from ``warm_seed`` (teacher
+    ``100 warm_seed + 10 j``, student one more, ``j`` the configuration's index)."""
+    j = ("softening", "sharpening").index(name)
+    t_rec, s_rec = recipes(name, cfg.teacher_format_noise, cfg.student_format_noise,
+                           cfg.student_rank_noise)
+    trained = {}
+    for role, rec, steps, off in (("teacher", t_rec, teacher_steps, 0),
+                                  ("student", s_rec, student_steps, 1)):
+        seed = warm_seed * 100 + 10 * j + off
+        m = new_model(len(tokenizer), info.pad_id, info.eos_id, TinyQwen3(), seed)
+        train_sft(m, sft_batches(tokenizer, cfg.k, cfg.levels, cfg.sft_batch, rec), steps,
+                  cfg.sft_lr, seed, f"{name} w{warm_seed} {role} SFT")
+        trained[role] = on_device(m, cfg.device)
+    return WarmStart(trained["teacher"], trained["student"],
+                     {"teacher": asdict(t_rec), "student": asdict(s_rec),
+                      "teacher_steps": teacher_steps, "student_steps": student_steps})

@@ -8,9 +8,9 @@ r"""The three pre-registered tests of the real-model check, from parse indicator
     ``cliff.clip_cross_prediction``.
 
 Each returns a result whose ``verdict`` is one of HIT, MISS, INCONCLUSIVE, VOID
-(:class:`~validate.llm_check.verdict.Verdict`) and whose ``to_dict()`` is the report's
+(:class:`~validate.llm_check.verdict_rules.Verdict`) and whose ``to_dict()`` is the report's
 ``tests.<name>`` entry.  Onsets, bootstrap and rules: :mod:`validate.llm_check.onset`,
-:mod:`validate.llm_check.verdict`.  Randomness comes only from the ``rng`` argument.
+:mod:`validate.llm_check.verdict_rules`.  Randomness comes only from the ``rng`` argument.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+import cliff
 from validate.llm_check.onset import (
     Rollouts,
     Sweep,
@@ -32,7 +33,7 @@ from validate.llm_check.onset import (
     resample_rates,
     seed_dispersion,
 )
-from validate.llm_check.verdict import (
+from validate.llm_check.verdict_rules import (
     Verdict,
     contrast_verdict,
     local_step,
@@ -175,7 +176,7 @@ def cliff_interval_test(sweep: Sweep, windows: Mapping[str, tuple[float, float]]
 
     ``hat lambda^*`` the onsets of the two-level bootstrap replicates
     (:func:`~validate.llm_check.onset.resample_rates`), and each window ``W`` is scored by
-    :func:`~validate.llm_check.verdict.window_verdict` widened by half the grid step at it.
+    :func:`~validate.llm_check.verdict_rules.window_verdict` widened by half the grid step at it.
 
     Parameters
     ----------
@@ -187,7 +188,7 @@ def cliff_interval_test(sweep: Sweep, windows: Mapping[str, tuple[float, float]]
     primary : str
         The window whose verdict is the test's verdict (named in the prediction).
     nulls : mapping of name -> (low, high)
-        Null predictors (:func:`~validate.llm_check.verdict.null_windows`), same rule.
+        Null predictors (:func:`~validate.llm_check.verdict_rules.null_windows`), same rule.
     rng : numpy.random.Generator or int
         Bootstrap randomness.
     gate_passed : bool
@@ -251,7 +252,7 @@ class ShiftTestResult:
 
     Attributes
     ----------
-    verdict : :func:`~validate.llm_check.verdict.contrast_verdict` of the prediction against
+    verdict : :func:`~validate.llm_check.verdict_rules.contrast_verdict` of the prediction against
         the rival "no shift".
     null_verdict : the rival scored by the same rule (against the prediction).
     zero_excluded : whether the shift's interval excludes 0 (a shift was detected).
@@ -353,7 +354,7 @@ def budget_extension_test(at_T: Sweep, at_2T: Sweep, predicted_shift: float | Sh
     every bootstrap replicate resamples the same seeds and (paired) the same rollouts in
     both.
 
-    Verdict (:func:`~validate.llm_check.verdict.contrast_verdict`): with ``I_Delta`` the
+    Verdict (:func:`~validate.llm_check.verdict_rules.contrast_verdict`): with ``I_Delta`` the
     interval of ``Delta`` and ``I_D`` that of ``Delta - pi(lambda_T)`` over the same
     replicates, HIT when ``0 in I_D`` and ``0 notin I_Delta`` (consistent with the law, not
     with no shift), MISS when ``0 notin I_D``, INCONCLUSIVE otherwise; ``zero_excluded``
@@ -462,11 +463,9 @@ def budget_shift_predictor(p: float, b: float, c: float, steps: int, lr: float, 
     >>> bool(np.isclose(f(np.array([e.lambda_T]))[0], e.shift))
     True
     """
-    from cliff import budget_extension
-
     def predict(lambda_T: FloatArray) -> FloatArray:
         lt = np.asarray(lambda_T, dtype=np.float64)
-        e = budget_extension(p, b, c, steps, lr, c_low=c_low, threshold=threshold,
+        e = cliff.budget_extension(p, b, c, steps, lr, c_low=c_low, threshold=threshold,
                              lambda_T=lt)
         return np.asarray(lt - np.asarray(e.lambda_2T, dtype=np.float64), dtype=np.float64)
 
@@ -489,9 +488,7 @@ def clip_shift_prediction(p: float, b: float, c: float, c_new: float, steps: int
     >>> round(clip_shift_prediction(0.7, 0.9, 5.0, 1.2, 300, 0.5), 6) < 0  # c' below c_crit
     True
     """
-    from cliff import clip_cross_prediction
-
-    x = clip_cross_prediction(p, b, c, c_new, steps, lr, c_low=c_low, c_low_new=c_low_new,
+    x = cliff.clip_cross_prediction(p, b, c, c_new, steps, lr, c_low=c_low, c_low_new=c_low_new,
                               threshold=threshold, lambda_T=1.0)
     return float(x.lambda_inf_new - x.lambda_inf)
 

@@ -1,4 +1,5 @@
-"""Pre-registration: the sealed prediction refuses tampering; the report is checked against it."""
+"""Sealing the prediction (validate.llm_check.sealing): the sealed file refuses tampering, and
+the report is checked against it."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from validate.llm_check import prereg
-from validate.llm_check.prereg import (
+from validate.llm_check import sealing
+from validate.llm_check.onset import Sweep
+from validate.llm_check.preregistered_tests import OnsetTestConfig, cliff_interval_test
+from validate.llm_check.sealing import (
     TEST_NAMES,
     TamperedPrediction,
     build_tests_block,
@@ -36,7 +39,7 @@ PAYLOAD: dict[str, Any] = {
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(prereg)
+    result = doctest.testmod(sealing)
     assert result.failed == 0 and result.attempted > 0
 
 
@@ -186,10 +189,7 @@ def test_report_against_a_tampered_prediction() -> None:
 
 
 def test_results_fill_the_block() -> None:
-    # the to_dict() of the registered tests' results goes in as is
-    from validate.llm_check.onset import Sweep
-    from validate.llm_check.registered import OnsetTestConfig, cliff_interval_test
-
+    # the to_dict() of the pre-registered tests' results goes in as is
     rng = np.random.default_rng(0)
     lam = np.r_[1.0, np.linspace(1.05, 1.40, 8)]
     x = rng.random((3, 9, 512)) < np.where(lam < 1.2, 0.8, 0.1)[None, :, None]

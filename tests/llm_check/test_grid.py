@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import math
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from cliff.internal import jsonable
 from validate.llm_check import grid
-from validate.llm_check.grid import design_grid
-from validate.llm_check.verdict import local_step
+from validate.llm_check.grid import GridDesign, design_grid
+from validate.llm_check.verdict_rules import local_step
 
 
 def test_docstring_examples() -> None:
@@ -131,3 +133,12 @@ def test_points_beyond_extend_the_grid_without_changing_it(
 def test_beyond_must_be_a_count() -> None:
     with pytest.raises(ValueError, match="beyond must be an integer >= 0"):
         design_grid({"a": (1.2, 1.3)}, 8, beyond=-1)
+
+
+def test_the_design_reads_back_from_its_json() -> None:
+    # one window: the distance is inf, written as the string "inf"
+    for windows in ({"two_class": (1.19, 1.19), "by_token": (1.126, 1.150)},
+                    {"two_class": (1.3, 1.4)}):
+        g = design_grid(windows, beyond=3)
+        text = json.dumps(jsonable(g.to_dict()))
+        assert GridDesign.from_dict(json.loads(text)) == g

@@ -13,7 +13,7 @@ else: no data, no randomness.
 * :func:`direction_check`: did what the prediction says happens past the cliff happen?
 
 VOID (the gate failed, or the data cannot define the quantity) is decided by the callers in
-:mod:`validate.llm_check.registered`, never here.
+:mod:`validate.llm_check.preregistered_tests`, never here.
 """
 
 from __future__ import annotations

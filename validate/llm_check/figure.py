@@ -1,28 +1,26 @@
-"""The figure of one configuration's report: parse rate and NDCG@1 of the parsed answers
-against lambda, one marker per OPD seed, with the predicted windows and the onset interval of
-test (a) (:mod:`validate.llm_check.registered`)."""
+"""The figure of one unit's report (``cliff_llm.png``): parse rate and NDCG@1 of the parsed
+answers against lambda, one marker per OPD seed, with the predicted windows and the onset
+interval of test (a) (:mod:`validate.llm_check.preregistered_tests`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = ["figure"]
 
 
-def figure(report: dict[str, Any]) -> Any:
+def figure(report: Mapping[str, Any]) -> Figure:
     """Two panels (parse rate, NDCG@1) against lambda at T steps; a VOID report gets one panel
     that says why."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     title = f"{report['configuration']} (warm seed {report['warm_seed']})"
     if "per_seed" not in report:
-        fig, ax = plt.subplots(figsize=(6, 2))
+        fig = Figure(figsize=(6, 2))
+        ax = fig.subplots()
         ax.axis("off")
         ax.text(0.0, 0.5, f"{title}\n{report.get('summary', 'VOID')}"[:400], wrap=True,
                 fontsize=8, va="center")
@@ -31,7 +29,8 @@ def figure(report: dict[str, Any]) -> Any:
     lams = np.array(ps["lambdas"], dtype=float)
     test_a = report["tests"]["cliff_interval"]
     colors = {"two_class": "tab:red", "by_token": "tab:green"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4), layout="tight")
+    axes = fig.subplots(1, 2)
     for ax, key, label in ((axes[0], "parse_rate", "strict parse rate"),
                            (axes[1], "ndcg_at_1", "NDCG@1 (parsed)")):
         rows = np.array(ps[key], dtype=float)  # (S, L)
@@ -49,5 +48,4 @@ def figure(report: dict[str, Any]) -> Any:
         ax.set_ylim(-0.03, 1.03)
         ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
     return fig

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cliff.internal import atomic_path, jsonable
-from validate.llm_check.verdict import Verdict
+from validate.llm_check.verdict_rules import Verdict
 
 __all__ = ["canonical_json", "canonical_sha256", "utc_now", "parse_utc", "seal",
            "write_prediction", "verify_prediction", "TamperedPrediction", "TEST_NAMES",
@@ -218,7 +218,7 @@ def build_tests_block(cliff_interval: Mapping[str, Any], budget_extension: Mappi
                 clip_cross_prediction: Mapping[str, Any]) -> dict[str, Any]:
     """The report's ``tests`` block: one entry per pre-registered test, each with a
     ``verdict`` (e.g. the ``to_dict()`` of the results of
-    :mod:`validate.llm_check.registered`).
+    :mod:`validate.llm_check.preregistered_tests`).
 
     Examples
     --------

@@ -1,0 +1,83 @@
+"""The OPD loop on tiny models (validate.llm_check.opd): the scheduler hook sees every
+structural position of the batch (validate.llm_check.scheduled_lambda), and saved
+checkpoints reload offline and take an OPD step."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import cliff
+from validate.llm_check.config import Config
+from validate.llm_check.models import TinyQwen3, left_pad, load_checkpoint, new_model, train_sft
+from validate.llm_check.opd import Models, run_opd
+from validate.llm_check.scheduled_lambda import scheduler_lambda_fn
+from validate.llm_check.task import POSITION_TYPES, make_prompts
+from validate.llm_check.tokenizer import build_tokenizer, token_info
+from validate.llm_check.warmstart import Recipe, sft_batches
+
+
+def test_scheduler_feeds_every_context_with_absent_slots_masked() -> None:
+    # Every viable position of the batch reaches the scheduler: S = the largest type count,
+    # and the padded slots have all-False valid rows.
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    m = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 0).eval()
+    seen = []
+
+    class Spy:
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            pass
+
+        def update(self, t: np.ndarray, r: np.ndarray, valid: np.ndarray) -> float:
+            seen.append((t.shape, valid.copy()))
+            return 1.0
+
+    vocab = {s: tok.convert_tokens_to_ids(s) for s in "[],0123456789"}
+    rows = [[vocab[c] for c in "[0,1,2,3,4,5,6,7]"] + [info.eos_id],
+            [vocab[c] for c in "[3,1"] + [info.eos_id] * 14]
+    gen = torch.tensor([r + [info.pad_id] * (18 - len(r)) for r in rows])
+    ids, mask = left_pad([[vocab["["]]] * 2, info.pad_id)
+    original = cliff.LambdaScheduler
+    try:
+        cliff.LambdaScheduler = Spy  # type: ignore[misc,assignment]
+        fn = scheduler_lambda_fn(Config(), info, 8, 1.5, tok, len(tok))
+    finally:
+        cliff.LambdaScheduler = original  # type: ignore[misc]
+    fn(0, Models(m, m, m), ids, mask, gen)
+    (shape, valid), = seen
+    present = valid.any(axis=-1)  # (S, P)
+    counts = dict(zip(POSITION_TYPES, present.sum(axis=0).tolist(), strict=True))
+    # full row: open, 8 ids, 7 seps, close, end; cut row "[3,1" + EOS: open, 2 ids, the
+    # separator after "3" and the EOS where a separator was due (a viable prefix: visited)
+    assert shape[:2] == (10, len(POSITION_TYPES))
+    assert counts == {"open": 2, "id": 10, "sep": 9, "close": 1, "end": 1}
+
+
+def test_saved_checkpoints_reload_and_take_an_opd_step(tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    for name, seed in (("student", 1), ("teacher", 2)):
+        m = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), seed)
+        train_sft(m, sft_batches(tok, 8, 3, 16, Recipe(0.0, 0.0)), 5, 3e-3, seed, "sft")
+        m.save_pretrained(tmp_path / name)
+        tok.save_pretrained(tmp_path / name)
+    student, s_tok = load_checkpoint(str(tmp_path / "student"), "--student")
+    teacher, _ = load_checkpoint(str(tmp_path / "teacher"), "--teacher")
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    reference = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 1)
+    reference.load_state_dict(student.state_dict())
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    cfg = Config(opd_steps=1, rollouts=8, eval_rollouts=8)
+    prompts = make_prompts(16, 8, 3, np.random.default_rng(0))
+    info2 = token_info(s_tok, student.config.vocab_size)
+    r = run_opd(Models(teacher, student, reference), prompts, prompts[:8], s_tok, info2, cfg, 8,
+                1.5, seed=0)
+    assert len(r["history"]) == 1 and 0.0 <= r["final"]["parse_rate"] <= 1.0
+    changed = any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
+    assert changed
