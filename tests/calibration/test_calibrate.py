@@ -23,7 +23,7 @@ import regex
 import torch
 
 import cliff
-from cliff.__main__ import main
+from cliff.cli import main
 from validate.llm_check import vocab
 from validate.llm_check.checkpoints import Recipe, build, json_batches, schema, train_bpe
 from validate.llm_check.models import TinyQwen3, new_model, train_sft

@@ -124,7 +124,7 @@ class BudgetExtensionPrediction:
 def budget_extension_prediction(cfg: Config, p: float, b: float, lambdas: Sequence[float]
                                 ) -> BudgetExtensionPrediction:
     """:class:`BudgetExtensionPrediction` at the binding type's masses ``p``, ``b`` on the main
-    grid ``lambdas`` (derivations/notes/finite_budget.md, "The threshold of the model
+    grid ``lambdas`` (derivations/notes/budget.md, "The threshold of the model
     check"); ``undefined`` says why when the law is degenerate there (it would predict
     ``lambda_T = 1`` at every budget) or cannot be evaluated."""
     T = cfg.opd_steps
