@@ -60,7 +60,6 @@ KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
 
 _K = {name: fn for name, (_, _, fn) in KERNELS.items()}
-_rate = _lambdify((S.q, S.qbar, S.beta, S.delta), S.RATE)  # D, as in cliff.solve
 
 # Regimes of the asymptotic onset (codes used internally, names returned to users).
 REGIMES = np.array(["start", "teacher", "unclipped", "capped", "floored", "runaway", "never"])
@@ -97,8 +96,7 @@ def _point(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None,
     beta, betabar = np.where(sharp, b_, 1.0 - b_), np.where(sharp, 1.0 - b_, b_)
     res = _bernoulli.solve(p_, b_, c_, c_low=cl_)
     binding = np.asarray(res.binding)
-    with np.errstate(divide="ignore"):
-        rate = np.asarray(_rate(q, qbar, beta, np.abs(p_ - b_)), dtype=np.float64)
+    rate = _bernoulli.log_odds_rate(p_, b_)  # not RATE of the rounded 1 - p: subnormals
     tau = np.where(sharp, t_, 1.0 - t_)
     taubar = np.where(sharp, 1.0 - t_, t_)
     shrinking = (binding == "tail") == sharp
