@@ -180,7 +180,9 @@ def valid_mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
     if hasattr(valid, "detach") and hasattr(valid, "cpu"):
         valid = valid.detach().cpu().numpy()
     arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
-    if arr.dtype.kind in "iu" and arr.shape == tuple(shape):  # 0/1 mask or ids? refuse
+    if isinstance(valid, np.ndarray) and arr.dtype.kind in "iu" and arr.shape == tuple(shape):
+        # an integer array shaped like the log-probs: a 0/1 mask or ids? (a sequence of id
+        # arrays per position is the id form, whatever its lengths)
         raise ValueError(f"valid: an integer array of the log-probs' shape {tuple(shape)} is "
                          f"ambiguous (a 0/1 mask, or {shape[-1]} column ids per position); "
                          f"pass a boolean mask (e.g. valid.astype(bool) for a 0/1 mask) or "

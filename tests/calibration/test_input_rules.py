@@ -23,7 +23,7 @@ def _by_token(lt: object, lr: object, valid: object) -> object:
 
 
 def _scheduler(lt: object, lr: object, valid: object) -> object:
-    s = cliff.LambdaScheduler(2.0, 5.0)
+    s = cliff.LambdaScheduler(2.0, c=5.0)
     return s.update(np.asarray(lt)[None] if isinstance(lt, np.ndarray) else lt,
                     np.asarray(lr)[None] if isinstance(lr, np.ndarray) else lr,
                     np.asarray(valid)[None] if isinstance(valid, np.ndarray) else valid)

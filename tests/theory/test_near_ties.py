@@ -46,13 +46,15 @@ def lambda_star_reference(t: np.ndarray, r: np.ndarray, c: float) -> mpmath.mpf:
         lo, hi = min(ell), max(ell)
         cm, clm = mpmath.mpf(float(c)), 1 / mpmath.mpf(float(c))
 
+        def level(y, shift):  # log sum_k t_k e^{y shift_k}
+            return mpmath.log(sum(a * mpmath.exp(y * d) for a, d in zip(tt, shift,
+                                                                         strict=True)))
+
         def cap(y):
-            return mpmath.log(sum(a * mpmath.exp(y * (e - lo)) for a, e in zip(tt, ell))) \
-                - mpmath.log(cm)
+            return level(y, [e - lo for e in ell]) - mpmath.log(cm)
 
         def floor(y):
-            return mpmath.log(sum(a * mpmath.exp(-y * (hi - e)) for a, e in zip(tt, ell))) \
-                - mpmath.log(clm)
+            return level(-y, [hi - e for e in ell]) - mpmath.log(clm)
 
         top = sum(a for a, e in zip(tt, ell, strict=True) if e == hi)
         y = min(_root(cap, False), _root(floor, True) if top < clm else mpmath.inf)
