@@ -10,7 +10,12 @@ transformers, llguidance; imported only when it runs).
 
 from cliff._calibration.contract import Contract
 from cliff._calibration.estimate import Estimate, estimate, lambda_star_by_token
-from cliff._calibration.result import Calibration, LabelStats, Measurements
+from cliff._calibration.result import (
+    Calibration,
+    CalibrationWarning,
+    LabelStats,
+    Measurements,
+)
 from cliff._calibration.run import calibrate
 from cliff._schedule.scheduler import LambdaScheduler
 from cliff._theory.bernoulli import (
@@ -39,12 +44,14 @@ from cliff._theory.kary import (
     solve_kary_log,
 )
 from cliff._theory.sequence import log_parse_rate, predict_parse_rate, sequence_cliff
+from cliff._util.atomic import read_json
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BudgetExtension",
     "Calibration",
+    "CalibrationWarning",
     "ClipCross",
     "Contract",
     "Estimate",
@@ -70,6 +77,7 @@ __all__ = [
     "log_parse_rate",
     "max_monotone_lr",
     "predict_parse_rate",
+    "read_json",
     "reduction",
     "sequence_cliff",
     "solve",

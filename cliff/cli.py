@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cliff import __version__
@@ -17,7 +19,7 @@ from cliff._calibration.loading import (
     read_prompts,
     same_tokenizer,
 )
-from cliff._calibration.run import calibrate
+from cliff._calibration.run import calibrate, check_settings
 from cliff._theory.bernoulli import solve
 from cliff._util.atomic import jsonable
 
@@ -103,6 +105,15 @@ def _calibrate_parser(sub: Any) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> str:
+    # every argument is checked before a model is loaded or a rollout sampled
+    try:
+        check_settings(c=args.c, c_low=args.c_low, rollouts=args.rollouts,
+                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                       temperature=1.0, margin=args.margin, quantile=0.05)
+    except ValueError as err:  # the message starts with the parameter's name
+        flag = "--" + str(err).split()[0].replace("_", "-")
+        raise ValueError(f"{flag}: {err}") from None
+    out = _output_folder(args.out)
     contract = read_contract(schema=args.schema, grammar=args.grammar, regex=args.regex,
                              json_labels=args.json_labels)
     prompts = read_prompts(args.prompts)
@@ -115,8 +126,25 @@ def _calibrate(args: argparse.Namespace) -> str:
                        c_low=args.c_low, rollouts=args.rollouts,
                        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                        chat_template=args.chat_template, margin=args.margin, seed=args.seed)
-    paths = result.save(args.out)
+    paths = result.save(out)
     return result.markdown() + "\n" + "\n".join(str(p) for p in paths)
+
+
+def _output_folder(out: str) -> Path:
+    """``--out`` as a folder that can be written: an existing folder, or one that can be
+    made (its nearest existing ancestor is a writable folder)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out: {out!r} is a file; give a folder (calibration.json, "
+                         f"calibration.md and calibration.png are written into it)")
+    for name in ("calibration.json", "calibration.md", "calibration.png"):
+        if (path / name).is_dir():
+            raise ValueError(f"--out: {str(path / name)!r} is a folder; cannot write the "
+                             f"result file there")
+    base = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot write {out!r}: {str(base)!r} is not a writable folder")
+    return path
 
 
 def _solve(args: argparse.Namespace) -> str:

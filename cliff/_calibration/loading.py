@@ -70,6 +70,17 @@ def same_tokenizer(a: Any, b: Any, names: tuple[str, str] = ("--teacher", "--ref
                          f"special tokens differ: {sa} and {sb}")
 
 
+def read_text(path: Path, argument: str) -> str:
+    """The UTF-8 text of ``path``; an error naming ``argument`` where it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ValueError(f"{argument}: {str(path)!r} is not UTF-8 text (byte {err.start}, line "
+                         f"{line}: {err.object[err.start:err.start + 4]!r}); save it as UTF-8"
+                         ) from None
+
+
 def read_jsonl(path: str | os.PathLike[str], argument: str, shape: str
                ) -> list[tuple[int, Any]]:
     """``(line number, parsed object)`` of every non-empty line of a JSONL file; ``shape``
@@ -78,7 +89,7 @@ def read_jsonl(path: str | os.PathLike[str], argument: str, shape: str
     if not file.is_file():
         raise FileNotFoundError(f"{argument}: no such file: {str(file)!r}")
     rows = []
-    for n, line in enumerate(file.read_text().splitlines(), start=1):
+    for n, line in enumerate(read_text(file, argument).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -116,7 +127,7 @@ def read_contract(*, schema: str | None = None, grammar: str | None = None,
     argument = "--schema" if schema is not None else "--grammar"
     if not path.is_file():
         raise FileNotFoundError(f"{argument}: no such file: {str(path)!r}")
-    text = path.read_text()
+    text = read_text(path, argument)
     if schema is not None:
         try:
             json.loads(text)

@@ -37,14 +37,34 @@ from scipy.special import logsumexp
 from cliff._schedule.scheduler import safe_lambda
 from cliff._theory.kary import solve_kary_log
 from cliff._theory.sequence import log_parse_rate
-from cliff._util.atomic import save_figure, write_json, write_text
+from cliff._util.atomic import jsonable, save_figure, write_json, write_text
 
-__all__ = ["Calibration", "LabelStats", "Measurements"]
+__all__ = ["Calibration", "CalibrationWarning", "LabelStats", "Measurements"]
 
 FloatArray = NDArray[np.float64]
 
 _REGIMES = ("softening", "neutral", "sharpening")
 _SIDES = {0: "mode", 1: "tail", -1: "none"}
+
+
+FEW_ENTERED = 0.1
+"""Share of rollouts under which a calibration warns that few entered the contract."""
+
+
+class CalibrationWarning(UserWarning):
+    """A calibration that ran, but on evidence the user should know is thin (few or no
+    rollouts entered the contract)."""
+
+
+def entry_warning(n: int, entered: int, kind: str) -> str | None:
+    """The warning a calibration of ``n`` rollouts, ``entered`` of them inside the contract
+    at their first token, carries; ``None`` when enough entered."""
+    if entered >= max(1, FEW_ENTERED * n):
+        return None
+    return (f"only {entered} of {n} rollouts entered the contract (their first token is valid "
+            f"for this {kind}); lambda* rests on the first answer position alone for the "
+            f"others: check the prompt format (a chat model may need chat_template / "
+            f"--chat-template) or the contract")
 
 
 @dataclass(frozen=True)
@@ -181,8 +201,9 @@ class Calibration:
     # renderings
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; infinite thresholds are ``None``."""
-        return _nulls({
+        """Plain Python types; written with non-finite thresholds as ``"inf"`` (the
+        package's JSON convention, :func:`cliff.read_json`)."""
+        return jsonable({
             "c": self.c, "c_low": self.c_low, "margin": self.margin, "quantile": self.quantile,
             "binding": self.binding, "recommended_lambda": self.recommended_lambda,
             "positions": [r.to_dict() for r in self.positions],
@@ -216,6 +237,10 @@ class Calibration:
                          f"{self.quantile:.0%} quantile of lambda* at the binding position "
                          f"`{self.binding}`.")
         r = self.rollouts
+        warning = entry_warning(r["n"], r["entered"], self.info.get("contract", {}).get(
+            "kind", "contract").replace("_", " "))
+        if warning:
+            lines += ["", f"> **Warning**: {warning}."]
         lines += ["", f"{r['n']} rollouts: {r['entered']} entered the contract, "
                       f"{r['complete']} completed a document, {r['left']} left it, "
                       f"{r['open']} were cut by the token limit.", "",
@@ -327,17 +352,6 @@ def _parse_rate(rows: Sequence[LabelStats], lambdas: FloatArray, c: float, c_low
 
 # ---------------------------------------------------------------------------------------------
 # formatting
-
-
-def _nulls(obj: Any) -> Any:
-    """``obj`` with every non-finite float (and numpy float) replaced by ``None``."""
-    if isinstance(obj, dict):
-        return {k: _nulls(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nulls(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
 
 
 def _mass(log_x: float, log_rest: float) -> str:

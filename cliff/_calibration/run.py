@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,12 @@ import numpy as np
 
 from cliff._calibration.contract import Contract, Walk
 from cliff._calibration.estimate import DEFAULT_NORM_TOL, by_token, measure
-from cliff._calibration.result import Calibration, Measurements
+from cliff._calibration.result import (
+    Calibration,
+    CalibrationWarning,
+    Measurements,
+    entry_warning,
+)
 from cliff._util import checks
 
 __all__ = ["calibrate"]
@@ -88,13 +94,21 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
     ------
     ValueError
         Arguments out of range, models whose output vocabularies differ, a contract the
-        engine refuses, or a contract that no rollout ever enters (its first token is never
-        valid: check the prompt format or ``chat_template``).
+        engine refuses, or one that leaves no choice at the first answer position.
+
+    Warns
+    -----
+    CalibrationWarning
+        When few or no rollouts entered the contract (their first token is not valid: check
+        the prompt format or ``chat_template``).  The first answer position is measured all
+        the same, and the report says how many entered.
 
     Notes
     -----
     A position is *viable* when the answer before it can still be completed into a document
-    of the contract; every viable position of every rollout is measured, up to and
+    of the contract; the first answer position always is, so it is measured in every
+    rollout, whether or not its sampled token enters the contract; every viable position of
+    every rollout is measured, up to and
     including the one whose token leaves the contract, or the stop token that ends it.
     Positions where every token or none is valid carry no choice and are skipped.
 
@@ -111,16 +125,9 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
 
     from cliff._calibration.rollout import input_device, left_pad, output_device, sample
 
-    c_ = float(checks.check_cap("c", c))
-    cl_ = 1.0 / c_ if c_low is None else float(checks.check_floor("c_low", c_low))
-    _positive("rollouts", rollouts)
-    _positive("max_new_tokens", max_new_tokens)
-    _positive("batch_size", batch_size)
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    for name, v in (("margin", margin), ("quantile", quantile)):
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {v!r}")
+    c_, cl_ = check_settings(c=c, c_low=c_low, rollouts=rollouts, max_new_tokens=max_new_tokens,
+                             batch_size=batch_size, temperature=temperature, margin=margin,
+                             quantile=quantile)
     contract = contract if isinstance(contract, Contract) else Contract.json_schema(contract)
     encoded = encode_prompts(prompts, tokenizer, chat_template)
     vocab = _vocab_rows(teacher, reference, policy)
@@ -155,6 +162,24 @@ def calibrate(teacher: Any, reference: Any, tokenizer: Any, prompts: Sequence[st
                     "max_new_tokens": max_new_tokens, "temperature": temperature,
                     "seed": seed, "chat_template": chat_template, "prompts": len(encoded),
                     "contract": {"kind": contract.kind, "source": contract.source}})
+
+
+def check_settings(*, c: float, c_low: float | None, rollouts: int, max_new_tokens: int,
+                   batch_size: int, temperature: float, margin: float, quantile: float
+                   ) -> tuple[float, float]:
+    """Check :func:`calibrate`'s settings (each error names its argument) before any model
+    runs; returns ``(c, c_low)`` with the default floor ``1/c`` filled in."""
+    c_ = float(checks.check_cap("c", c))
+    cl_ = 1.0 / c_ if c_low is None else float(checks.check_floor("c_low", c_low))
+    _positive("rollouts", rollouts)
+    _positive("max_new_tokens", max_new_tokens)
+    _positive("batch_size", batch_size)
+    if not (checks.is_real(temperature) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    for name, v in (("margin", margin), ("quantile", quantile)):
+        if not (checks.is_real(v) and 0.0 <= v < 1.0):
+            raise ValueError(f"{name} must be a number in [0, 1), got {v!r}")
+    return c_, cl_
 
 
 def _positive(name: str, value: Any) -> None:
@@ -266,12 +291,15 @@ def _result(parts: list[dict[str, Any]], walks: list[Walk], n: int, contract: Co
             info: dict[str, Any]) -> Calibration:
     status = [s for w in walks for s in w.status]
     entered = int(sum(int(w.entered.sum()) for w in walks))
-    if entered == 0:
+    kind = contract.kind.replace("_", " ")
+    if not sum(len(p["labels"]) for p in parts):
         raise ValueError(
-            f"contract: no rollout entered it: the first token of all {n} rollouts is not "
-            f"valid for this {contract.kind.replace('_', ' ')} (labels seen: "
-            f"{sorted({lab for w in walks for lab in w.labels})[:3]}); check the prompt "
-            "format (a chat model may need chat_template / --chat-template) or the contract")
+            f"contract: no position of the {n} rollouts carries a choice (at the first answer "
+            f"position this {kind} allows every token or none; labels seen: "
+            f"{sorted({lab for w in walks for lab in w.labels})[:3]}); check the contract")
+    warning = entry_warning(n, entered, kind)
+    if warning:
+        warnings.warn(warning, CalibrationWarning, stacklevel=3)
     cat = {k: np.concatenate([np.asarray(p[k]) for p in parts])
            for k in ("lp", "lpr", "lb", "lbr", "tok", "rollout", "step", "complete")}
     labels = np.array([lab for p in parts for lab in p["labels"]], dtype=str)

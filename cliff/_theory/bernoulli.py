@@ -163,6 +163,15 @@ def _rate_of(o: _Oriented) -> FloatArray:
     return _by_branch(direct, lambda i: _rate(o.q[i], o.qbar[i], o.beta[i], o.delta[i]), slow)
 
 
+def log_odds_rate(p: FloatArray, b: FloatArray) -> FloatArray:
+    """``D = |logit p - logit b|`` (``RATE``), to a few ulps over the whole float64 domain,
+    subnormal masses included: the same evaluation as :func:`solve`'s.  ``p``, ``b``
+    checked and broadcast by the caller."""
+    p, b = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    o = _orient(p.ravel(), b.ravel(), np.full(p.size, 2.0))  # c >= 2: ell_q is not read
+    return _rate_of(o).reshape(p.shape)
+
+
 def _floor_margins(o: _Oriented, c: FloatArray, cl: FloatArray, default: bool,
                    idx: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
     """``(1 - c_low, c_low - q)`` at ``idx`` (where ``q < c_low``), each without

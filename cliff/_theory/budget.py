@@ -60,7 +60,6 @@ KERNELS: dict[str, tuple[tuple[sp.Symbol, ...], sp.Expr, Any]] = {
 """name -> (argument order, SymPy expression, lambdified function); tested for equality."""
 
 _K = {name: fn for name, (_, _, fn) in KERNELS.items()}
-_rate = _lambdify((S.q, S.qbar, S.beta, S.delta), S.RATE)  # D, as in cliff.solve
 
 # Regimes of the asymptotic onset (codes used internally, names returned to users).
 REGIMES = np.array(["start", "teacher", "unclipped", "capped", "floored", "runaway", "never"])
@@ -97,8 +96,7 @@ def _point(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_low: ArrayLike | None,
     beta, betabar = np.where(sharp, b_, 1.0 - b_), np.where(sharp, 1.0 - b_, b_)
     res = _bernoulli.solve(p_, b_, c_, c_low=cl_)
     binding = np.asarray(res.binding)
-    with np.errstate(divide="ignore"):
-        rate = np.asarray(_rate(q, qbar, beta, np.abs(p_ - b_)), dtype=np.float64)
+    rate = _bernoulli.log_odds_rate(p_, b_)  # not RATE of the rounded 1 - p: subnormals
     tau = np.where(sharp, t_, 1.0 - t_)
     taubar = np.where(sharp, 1.0 - t_, t_)
     shrinking = (binding == "tail") == sharp
@@ -431,13 +429,15 @@ def budget_extension(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr: f
     l2t = np.where(np.isfinite(lt), l2t, lt)
     with np.errstate(invalid="ignore"):  # inf - inf where no onset: replaced by 0
         moved = np.where(np.isfinite(lt), lt - l2t, 0.0)
+        # neutral points (D = 0, lambda_inf = inf): (lt - inf) * 0 is NaN, not in range
+        in_range = np.isfinite(lt) & ((lt - np.where(np.isfinite(lt), lam_inf, 0.0))
+                                      * pt.rate <= 0.5)
     return BudgetExtension(
         lambda_T=_out(lt), lambda_inf=_out(lam_inf), lambda_2T=_out(l2t),
         shift=_out(moved), multiplier=_out(mu),
         regime=REGIMES[code].item() if np.ndim(code) == 0 else REGIMES[code],
         lambda_T_leading=_out(np.where(code == _RUNAWAY, lead, lt)),
-        in_range=_flag(np.isfinite(lt) & ((lt - np.where(np.isfinite(lt), lam_inf, 0.0))
-                                          * pt.rate <= 0.5)))
+        in_range=_flag(in_range))
 
 
 def _flag(arr: NDArray[np.bool_]) -> Any:
@@ -508,6 +508,9 @@ def clip_cross_prediction(p: ArrayLike, b: ArrayLike, c: ArrayLike, c_new: Array
     >>> bool(x.lambda_inf_new < x.lambda_inf)
     True
     """
+    checks.check_cap("c_new", c_new)  # by its own name, before the onset at c is computed
+    if c_low_new is not None:
+        checks.check_floor("c_low_new", c_low_new)
     new_floor = c_low_new if c_low_new is not None else (None if c_low is None else c_low)
     lt = np.asarray(finite_budget_onset(p, b, c, steps, lr, c_low=c_low, threshold=threshold)
                     if lambda_T is None else checks.check_nonnegative("lambda_T", lambda_T),

@@ -479,6 +479,15 @@ def solve_kary(teacher_probs: ArrayLike, ref_probs: ArrayLike, c: ArrayLike, *,
     classes all tie is neutral.  ``lambda* <= lambda_collapse`` on every row.  Derivation:
     ``derivations/notes/kary.md``.
 
+    Near a tie (``t ~ r``) ``lambda* - 1 ~ log c / (max l - min l)`` is ill-conditioned in
+    the *inputs*, not in this evaluation: the answer is exact for the floats given, but a
+    two-class pair written ``[b, 1 - b]`` in float64 carries ``1 - b`` rounded by up to
+    ``2^-54``, which moves a log-ratio of ``1e-11`` by about ``1e-16 / (1 - b)``.  For two
+    classes pass ``(p, b)`` to :func:`cliff.solve`, which takes the complements exactly
+    (``solve_kary([0.3, 0.7], [b, 1 - b], 5)`` with ``b = 0.3 (1 + 1e-11)`` is
+    133297843910.9, the exact answer for those floats; ``solve(0.3, b, 5)`` is
+    133297103956.5, the exact answer for ``(b, 1 - b)``).
+
     Examples
     --------
     >>> import cliff

@@ -1,8 +1,18 @@
-"""Atomic writes: an interrupted run never leaves a half-written result behind."""
+"""Atomic writes, and the one JSON convention of every file the package writes.
+
+An interrupted run never leaves a half-written result behind: each file is written to a
+temporary file beside it and renamed onto its path.
+
+JSON has no infinite numbers, so every file cliff writes (``python -m cliff solve --json``,
+``calibration.json``, ``figures/data/*.json``, the real-model check's predictions and reports)
+writes a non-finite float as one of the strings ``"inf"``, ``"-inf"``, ``"nan"``
+(:func:`jsonable`), and :func:`read_json` reads them back as floats.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -74,3 +84,35 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+"""The strings that stand for non-finite floats in cliff's JSON files."""
+
+
+def from_jsonable(obj: Any) -> Any:
+    """Inverse of :func:`jsonable` on parsed JSON: the strings ``"inf"``, ``"-inf"``,
+    ``"nan"`` become floats again, everything else is returned as it is."""
+    if isinstance(obj, dict):
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, str) and obj in NON_FINITE:
+        return NON_FINITE[obj]
+    return obj
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """A JSON file written by cliff, with non-finite numbers as floats.
+
+    Examples
+    --------
+    >>> import math, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = write_json(path, {"lambda_star": math.inf, "p": 0.5})
+    >>> path.read_text().split()
+    ['{', '"lambda_star":', '"inf",', '"p":', '0.5', '}']
+    >>> read_json(path)
+    {'lambda_star': inf, 'p': 0.5}
+    """
+    return from_jsonable(json.loads(Path(path).read_text()))

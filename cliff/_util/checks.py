@@ -44,7 +44,8 @@ def _as_numpy(name: str, value: Any) -> NDArray[Any]:
                          ) from err
 
 
-def _is_real(v: Any) -> bool:
+def is_real(v: Any) -> bool:
+    """A real number (numpy's too), not a boolean."""
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
@@ -54,7 +55,7 @@ def as_float_array(name: str, value: ArrayLike) -> FloatArray:
     arr = _as_numpy(name, value)
     kind = arr.dtype.kind
     if kind == "O":
-        bad = [v for v in arr.flat if not _is_real(v)][:1]
+        bad = [v for v in arr.flat if not is_real(v)][:1]
         if bad:
             raise ValueError(f"{name} must be a real number or array of reals; it holds "
                              f"{_short(bad[0])} ({type(bad[0]).__name__})")
@@ -158,16 +159,11 @@ def check_int_at_least(name: str, value: Any, low: int) -> int:
 
 
 def logprob_array(name: str, value: Any) -> FloatArray:
-    """A torch tensor (any device/dtype, without importing torch) or array-like as float64."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, duck-typed
-        value = value.detach().cpu()
-        if hasattr(value, "double"):
-            value = value.double()
-        value = value.numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of log-probabilities, got {value!r}") from err
+    """Log-probabilities ``[..., V]`` (``V >= 2``) as float64, under the rules of
+    :func:`as_float_array` (a torch tensor on any device is read as it is; complex, boolean,
+    string and masked input is refused, not cast); entries must lie in ``[-inf, 0]`` up to
+    the normalisation the caller checks (NaN and ``+inf`` are refused)."""
+    arr = as_float_array(name, value)
     if arr.ndim < 1 or arr.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., V] with V >= 2 columns, got shape "
                          f"{arr.shape}")
@@ -184,6 +180,13 @@ def valid_mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
     if hasattr(valid, "detach") and hasattr(valid, "cpu"):
         valid = valid.detach().cpu().numpy()
     arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
+    if isinstance(valid, np.ndarray) and arr.dtype.kind in "iu" and arr.shape == tuple(shape):
+        # an integer array shaped like the log-probs: a 0/1 mask or ids? (a sequence of id
+        # arrays per position is the id form, whatever its lengths)
+        raise ValueError(f"valid: an integer array of the log-probs' shape {tuple(shape)} is "
+                         f"ambiguous (a 0/1 mask, or {shape[-1]} column ids per position); "
+                         f"pass a boolean mask (e.g. valid.astype(bool) for a 0/1 mask) or "
+                         f"one sequence of valid column ids per position")
     if arr.dtype == np.bool_:
         try:
             return np.broadcast_to(arr, shape)

@@ -99,11 +99,12 @@ def test_teacher_equal_to_reference_has_no_threshold(ckpt: Path, tmp_path: Path)
     assert _cli(ckpt, tmp_path, "--schema", str(ckpt / "schema.json"),
                 teacher="reference") == 0
     data = json.loads((tmp_path / "calibration.json").read_text())
-    assert data["binding"] is None and data["recommended_lambda"] is None
+    assert data["binding"] is None and data["recommended_lambda"] == "inf"
     for r in data["positions"]:
         assert r["regime"] == "neutral"
-        assert None is r["lambda_star"] is r["lambda_collapse"] is r["by_token_q05"]
-        assert r["by_token_median"] is None
+        assert "inf" == r["lambda_star"] == r["lambda_collapse"] == r["by_token_q05"]
+        assert r["by_token_median"] == "inf"
+    assert cliff.read_json(tmp_path / "calibration.json")["recommended_lambda"] == math.inf
     assert np.allclose(data["parse_rate"]["predicted"], data["parse_rate"]["predicted"][0])
 
 
@@ -183,8 +184,23 @@ def test_bad_input_is_named(ckpt: Path, tmp_path: Path,
                  "--c", "5", "--out", str(tmp_path)]) == 2
     assert "--prompts: line 2 is not JSON" in capsys.readouterr().err
 
-    assert _cli(ckpt, tmp_path, "--regex", r"\x01+") == 2
-    assert "no rollout entered" in capsys.readouterr().err
+
+
+def test_no_rollout_entering_still_measures_the_first_position(
+        ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A warm start that has not learned the format: no sampled first token is valid, yet
+    the first answer position is a context where the answer can still be completed, so
+    p and b are measured there, with a warning and the prompt-format hint in the report."""
+    with pytest.warns(cliff.CalibrationWarning, match="only 0 of 24 rollouts entered.*"
+                      "chat-template"):
+        assert _cli(ckpt, tmp_path, "--regex", r"\x01+") == 0
+    data = json.loads((tmp_path / "calibration.json").read_text())
+    assert data["rollouts"]["entered"] == 0 and data["rollouts"]["left"] == 24
+    assert [r["n"] for r in data["positions"]] == [24]  # the first position of each rollout
+    assert "**Warning**: only 0 of 24 rollouts entered" in (tmp_path / "calibration.md"
+                                                            ).read_text()
+    first = data["positions"][0]
+    assert 0 < first["b"] < 1 and 0 < first["p"] < 1 and first["b_rest"] > 0.5
 
 
 def test_prompts_as_they_are_or_through_the_chat_template(ckpt: Path) -> None:
