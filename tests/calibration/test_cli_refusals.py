@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cliff.__main__ import main
+from cliff.cli import main
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ import mpmath
 import numpy as np
 
 import cliff
-from cliff.__main__ import main as cli_main
+from cliff.cli import main as cli_main
 from tests._reference import mp_thresholds
 
 Rng = np.random.Generator

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import cliff
-from cliff.__main__ import main
+from cliff.cli import main
 
 
 def test_solve_json_writes_inf_as_a_string(capsys: pytest.CaptureFixture[str]) -> None:
