@@ -88,6 +88,11 @@ class QuantileEstimator:
             row.extend(new[present].tolist())
             del row[: max(0, len(row) - self.window)]
 
+    def grow(self, n_positions: int) -> None:
+        """Append empty windows, up to ``n_positions``."""
+        if self.contexts:
+            self.contexts += [[] for _ in range(n_positions - len(self.contexts))]
+
     def bound(self) -> tuple[FloatArray, BoolArray]:
         """Per position: the lower confidence bound on the quantile of lambda* (``nan``
         while no order statistic exists), and whether it is ready."""
