@@ -109,7 +109,7 @@ class QuantileEstimator:
     def state(self) -> dict[str, Any]:
         """``lambda_star_quantile`` (the window's empirical quantile, ``None`` where empty)
         and ``contexts`` (values held per position)."""
-        point = [1.0 + float(np.quantile(np.asarray(row), self.quantile)) if row else None
+        point = [1.0 + _quantile(np.asarray(row), self.quantile) if row else None
                  for row in self.contexts]
         return {"lambda_star_quantile": point, "contexts": [len(r) for r in self.contexts]}
 
@@ -126,3 +126,11 @@ class QuantileEstimator:
             raise ValueError(f"state['contexts'] must hold one list of at most {self.window} "
                              f"values per position ({n_positions or 0} positions)")
         self.contexts = contexts
+
+
+def _quantile(values: FloatArray, q: float) -> float:
+    """``np.quantile`` (linear interpolation) that is ``inf`` between two infinite values
+    (where the interpolation would compute ``inf - inf``)."""
+    with np.errstate(invalid="ignore"):
+        x = float(np.quantile(values, q))
+    return math.inf if math.isnan(x) else x
