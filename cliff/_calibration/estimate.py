@@ -295,13 +295,13 @@ def measure_checked(lt: Any, lr: Any, valid: Any, reference_valid: Any, complete
         raise ValueError(f"norm_tol must be a finite number >= 0, got {norm_tol!r}")
     mask_t = mask_like(valid, lt)
     mask_r = mask_like(valid if reference_valid is None else reference_valid, lr)
+    same = shape_t == shape_r and reference_valid is None  # one mask: its entries found once
     masses_t, tokens_t = reduce(lt, mask_t, present)
-    masses_r, tokens_r = reduce(lr, mask_r, present)
+    masses_r, tokens_r = reduce(lr, mask_r, present, tokens_t if same else None)
     tp, tr, tz = _normalised("teacher_logprobs", masses_t, complete, norm_tol)
     bp, br, bz = _normalised("reference_logprobs", masses_r, complete, norm_tol)
     _check_both_classes("teacher_logprobs", tp, tr)
     _check_both_classes("reference_logprobs", bp, br)
-    same = shape_t == shape_r and reference_valid is None
     return Measured(Estimate(tp, tr, bp, br, tz, bz), tokens_t,
                     tokens_r.values if same else None, (shape_t, shape_r))
 

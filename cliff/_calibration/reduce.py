@@ -26,7 +26,7 @@ torch is never imported here unless the input already is a tensor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,11 +68,14 @@ class Masses:
 class Tokens:
     """The contract-valid entries of every position, in row-major order: the position's
     flat (C-order) index ``rows``, the column ``columns`` and the raw log-prob ``values``
-    (float64, not renormalised), each of shape ``(nnz,)``."""
+    (float64, not renormalised), each of shape ``(nnz,)``.  ``where`` keeps a tensor
+    reduction's entries chunk by chunk, on the device, for another model with the same
+    mask (:func:`reduce`'s ``same_mask``)."""
 
     rows: IntArray
     columns: IntArray
     values: FloatArray
+    where: Any = field(default=None, repr=False, compare=False)
 
 
 def checked(name: str, value: Any) -> Any:
@@ -155,16 +158,19 @@ def any_valid(mask: Any) -> BoolArray:
     return np.asarray(np.asarray(mask).any(axis=-1))
 
 
-def reduce(x: Any, mask: Any, present: BoolArray | None = None) -> tuple[Masses, Tokens]:
+def reduce(x: Any, mask: Any, present: BoolArray | None = None,
+           same_mask: Tokens | None = None) -> tuple[Masses, Tokens]:
     """The log masses of every position of ``x`` and its valid entries (module docstring).
 
     ``x`` and ``mask`` come from :func:`checked` and :func:`mask_like` (both numpy or both
     torch).  Where ``present`` (batch shape) is False the row is not read: it stands for the
     uniform distribution with column 0 alone valid, as :mod:`cliff._schedule.batch`
-    documents for absent contexts.
+    documents for absent contexts.  ``same_mask``: the :class:`Tokens` of a reduction with
+    the same mask, shape and ``present``, whose valid entries a tensor reduction reuses
+    instead of finding them again.
     """
     if is_tensor(x):
-        return _reduce_tensor(x, mask, present)
+        return _reduce_tensor(x, mask, present, same_mask)
     if present is not None and not present.all():
         x = np.where(present[..., None], x, -math.log(x.shape[-1]))
         mask = np.where(present[..., None], mask, np.arange(x.shape[-1]) == 0)
@@ -179,7 +185,8 @@ def reduce(x: Any, mask: Any, present: BoolArray | None = None) -> tuple[Masses,
             Tokens(rows.astype(np.int64), cols.astype(np.int64), values))
 
 
-def _reduce_tensor(x: Any, mask: Any, present: BoolArray | None) -> tuple[Masses, Tokens]:
+def _reduce_tensor(x: Any, mask: Any, present: BoolArray | None,
+                   same_mask: Tokens | None) -> tuple[Masses, Tokens]:
     """:func:`reduce` on the tensor's device, a chunk of present rows at a time.
 
     The rest class is summed without a shift, ``sum exp(l_v)``: for log-probs every term is
@@ -196,16 +203,21 @@ def _reduce_tensor(x: Any, mask: Any, present: BoolArray | None) -> tuple[Masses
             else np.flatnonzero(np.asarray(present, dtype=bool).reshape(-1)))
     budget = _CHUNK_BYTES["cpu" if x.device.type == "cpu" else "other"]
     step = max(1, budget // (8 * n_col))
-    sums, tok_rows, tok_cols, tok_vals = [], [], [], []
-    for s in range(0, len(want), step):
+    known = None if same_mask is None else same_mask.where
+    sums, tok_rows, tok_cols, tok_vals, where = [], [], [], [], []
+    buffer = torch.empty((min(step, len(want)), n_col), dtype=torch.float64, device=x.device)
+    for k, s in enumerate(range(0, len(want), step)):
         rows = want[s : s + step]
-        index = _index(rows, batch, x.device)
-        xc = x[index]  # (c, V), the input's dtype
-        r, v = torch.nonzero(mask[index], as_tuple=True)
+        xc = _take_rows(x, rows, batch)  # (c, V), the input's dtype
+        if known is None:
+            r, v = torch.nonzero(_take_rows(mask, rows, batch), as_tuple=True)
+        else:
+            r, v = (t.to(x.device) for t in known[k])
+        where.append((r, v))
         tok_rows.append(torch.as_tensor(rows, device=x.device)[r])
         tok_cols.append(v)
-        tok_vals.append(xc[r, v].double())
-        rest = xc.double()
+        rest = buffer[: len(rows)].copy_(xc)  # float64, in a buffer reused by every chunk
+        tok_vals.append(rest[r, v])
         rest[r, v] = -math.inf
         sums.append(rest.exp_().sum(dim=-1))
     log_rest = np.empty(n_rows)
@@ -215,7 +227,7 @@ def _reduce_tensor(x: Any, mask: Any, present: BoolArray | None) -> tuple[Masses
         log_rest[want] = total.log().cpu().numpy()
         if redo.numel():
             again = want[redo.cpu().numpy()]
-            log_rest[again] = _shifted_rest(x, mask, _index(again, batch, x.device))
+            log_rest[again] = _shifted_rest(x, mask, again, batch)
         rows_np = torch.cat(tok_rows).cpu().numpy().astype(np.int64)
         cols_np = torch.cat(tok_cols).cpu().numpy().astype(np.int64)
         vals_np = torch.cat(tok_vals).cpu().numpy()
@@ -232,7 +244,15 @@ def _reduce_tensor(x: Any, mask: Any, present: BoolArray | None) -> tuple[Masses
     log_valid = _segment_logsumexp(vals_np, rows_np, n_rows)
     log_total = np.logaddexp(log_valid, log_rest)
     return (Masses(log_total.reshape(batch), log_valid.reshape(batch), log_rest.reshape(batch)),
-            Tokens(rows_np, cols_np, vals_np))
+            Tokens(rows_np, cols_np, vals_np, where))
+
+
+def _take_rows(t: Any, rows: IntArray, batch: tuple[int, ...]) -> Any:
+    """The flat rows ``rows`` (sorted) of a ``batch + (V,)`` tensor, ``(len(rows), V)``: a
+    view where they are consecutive and the tensor is contiguous, else gathered."""
+    if len(rows) and t.is_contiguous() and rows[-1] - rows[0] + 1 == len(rows):
+        return t.reshape(-1, t.shape[-1])[int(rows[0]) : int(rows[-1]) + 1]
+    return t[_index(rows, batch, t.device)]
 
 
 def _index(rows: IntArray, batch: tuple[int, ...], device: Any) -> tuple[Any, ...]:
@@ -243,11 +263,12 @@ def _index(rows: IntArray, batch: tuple[int, ...], device: Any) -> tuple[Any, ..
     return tuple(torch.as_tensor(i, device=device) for i in np.unravel_index(rows, batch))
 
 
-def _shifted_rest(x: Any, mask: Any, index: tuple[Any, ...]) -> FloatArray:
-    """``log R`` of the rows ``index``, with each row's largest rest entry taken out."""
+def _shifted_rest(x: Any, mask: Any, rows: IntArray, batch: tuple[int, ...]) -> FloatArray:
+    """``log R`` of the flat rows ``rows``, with each row's largest rest entry taken out."""
     import torch
 
-    rest = x[index].double().masked_fill(mask[index], -math.inf)
+    rest = _take_rows(x, rows, batch).double().masked_fill(_take_rows(mask, rows, batch),
+                                                           -math.inf)
     return np.asarray(torch.logsumexp(rest, dim=-1).cpu().numpy())
 
 
