@@ -8,6 +8,7 @@ growing set of groups against a scheduler that knew every group from the start.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,3 +196,26 @@ def test_an_empty_batch_keeps_the_last_lambda(tok: Any) -> None:
     lp = np.zeros((*ids.shape, len(tok)))
     sched = cliff.LambdaScheduler(1.5, c=5.0)
     assert batch.update(sched, lp, lp) == 1.0 and sched.steps == 0
+
+
+def readme_block(heading: str) -> str:
+    """The first ``python`` code block after ``heading`` in README.md."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("```python\n", text.index(heading)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_training_loop_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's own loop, as written, on small checkpoints built here as ``demo/``."""
+    from validate.llm_check.checkpoints import Recipe, build
+
+    torch.set_num_threads(1)
+    build(tmp_path / "demo", Recipe(steps=20, prompts=48))
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(readme_block("### Your own training loop"), "README.md", "exec"), scope)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[-3:]] == [["0", "lambda"], ["1", "lambda"],
+                                                        ["2", "lambda"]]
+    assert json.loads(scope["state"])["steps"] == 3

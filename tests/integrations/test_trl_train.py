@@ -222,3 +222,16 @@ def test_resume_restores_the_scheduler(ckpt: dict[str, Path], tmp_path: Path) ->
     other, _, _ = trainer(ckpt, tmp_path / "c", max_steps=2)
     with pytest.raises(ValueError, match=f"has no {STATE_NAME}"):
         other.train(resume_from_checkpoint=str(bare))
+
+
+def test_the_readme_script_runs(ckpt: dict[str, Path], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from validate import train_with_trl
+
+    out = train_with_trl.main(["--checkpoints", str(ckpt["teacher"].parent), "--out",
+                               str(tmp_path), "--steps", "3", "--batch", "4"])
+    printed = capsys.readouterr().out
+    assert "lambda: 1.000 at step 1" in printed and "binding group" in printed
+    saved = json.loads((tmp_path / "train_with_trl.json").read_text())
+    assert saved["args"]["steps"] == 3 and len(saved["log"]) == 3 == len(out["log"])
+    assert saved["scheduler"]["steps"] == 3
