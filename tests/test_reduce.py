@@ -157,9 +157,10 @@ def test_errors_are_the_numpy_ones() -> None:
 
 
 def test_model_log_probs_at_contract_positions() -> None:
-    """The scheduler fed a small Qwen3's log-probs (float32, as the calibration scorer
-    returns them) at the contract's positions of JSON answers, host against device."""
-    from cliff.internal import left_pad
+    """The scheduler fed two small Qwen3s' log-probs at the contract's positions of JSON
+    answers: the calibration's scorer (``position_logprobs``, float32 rows) host against
+    device, and the whole ``(B, T, V)`` log-probs through ``PositionBatch.update``."""
+    from cliff.internal import left_pad, position_logprobs
     from validate.llm_check.checkpoints import answer, schema, train_bpe
     from validate.llm_check.models import TinyQwen3, new_model
 
@@ -177,19 +178,30 @@ def test_model_log_probs_at_contract_positions() -> None:
     prompts, prompt_mask = left_pad([tok.encode("rank:")] * len(answers), pad)
     batch = finder.find(gen, mask)
     assert batch.status == ("complete",) * len(answers) and batch.n_slots >= 16
-    with torch.no_grad():
-        ids = torch.cat([prompts, gen], 1)
-        attn = torch.cat([prompt_mask, torch.ones_like(gen)], 1)
-        t = n = gen.shape[1]
-        lt = torch.log_softmax(teacher(input_ids=ids, attention_mask=attn).logits[:, -t - 1:-1],
-                               -1)
-        lr = torch.log_softmax(reference(input_ids=ids, attention_mask=attn).logits[:, -n - 1:-1],
-                               -1)
+    rows, steps = torch.tensor(batch.rows.ravel()), torch.tensor(batch.steps.ravel())
+    shape = (*batch.rows.shape, len(tok))
+    lt = position_logprobs(teacher, prompts, prompt_mask, gen, rows, steps).reshape(shape)
+    lr = position_logprobs(reference, prompts, prompt_mask, gen, rows, steps).reshape(shape)
     host = cliff.LambdaScheduler(1.5, c=5.0, mode="per_position")
     device = cliff.LambdaScheduler(1.5, c=5.0, mode="per_position")
     for _ in range(3):
-        a = host.update(batch.take(lt.double().numpy()), batch.take(lr.double().numpy()),
-                        batch.valid())
-        b = batch.update(device, lt, lr)  # float32 tensors, reduced where they are
+        a = host.update(lt.double().numpy(), lr.double().numpy(), batch.valid())
+        b = device.update(lt, lr, batch.valid("cpu"))  # float32 tensors, reduced where they are
         close(np.asarray(a).tolist(), np.asarray(b).tolist())
     close(host.state_dict(), device.state_dict())
+
+    with torch.no_grad():  # the same positions taken from the whole completions' log-probs
+        ids = torch.cat([prompts, gen], 1)
+        attn = torch.cat([prompt_mask, torch.ones_like(gen)], 1)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        n = gen.shape[1]
+        full_t, full_r = (torch.log_softmax(m(input_ids=ids, attention_mask=attn,
+                                               position_ids=pos).logits[:, -n - 1 : -1], -1)
+                          for m in (teacher, reference))
+    whole = cliff.LambdaScheduler(1.5, c=5.0, mode="per_position")
+    for _ in range(3):
+        batch.update(whole, full_t, full_r)
+    # another forward (all logits, not the kept ones): float32 agreement, not float64
+    assert whole.state()["lambda_star_quantile"] == pytest.approx(
+        host.state()["lambda_star_quantile"], rel=1e-4)
+    assert whole.state()["contexts"] == host.state()["contexts"]

@@ -156,7 +156,11 @@ def check_fractions(gopd: GOPDTrainer, ckpt: dict[str, Path],
 def test_lambda_follows_the_rule_and_the_fractions_are_the_decoded_ones(
         ckpt: dict[str, Path], tmp_path: Path) -> None:
     gopd, recorder, walked = trainer(ckpt, tmp_path, max_steps=4)
+    start = {k: v.clone() for k, v in gopd.model.state_dict().items()}
     gopd.train()
+    frozen = gopd.accelerator.unwrap_model(gopd.reference_model).state_dict()
+    assert all(torch.equal(frozen[k], start[k]) for k in start)  # pi0 stays the warm start
+    assert not all(torch.equal(v, start[k]) for k, v in gopd.model.state_dict().items())
     assert check_rule(gopd, recorder, 1.5)
     assert not all(recorder.states[0]["warm"])  # a warm-up, then the rule
     assert gopd.positions is not None and gopd.positions.groups == ["format", "value"]
@@ -181,7 +185,14 @@ def test_with_the_teacher_as_reference_lambda_reaches_the_target(
     """piT = pi0: no extrapolation ever leaves the clip-safe region (lambda* = inf)."""
     gopd, recorder, _ = trainer(ckpt, tmp_path, teacher="reference",
                                 group=lambda label: "all", per_device_train_batch_size=2)
+    start = {k: v.clone() for k, v in gopd.model.state_dict().items()}
     gopd.train()
+    reference = gopd.accelerator.unwrap_model(gopd.reference_model)
+    assert not any(p.requires_grad for p in reference.parameters())
+    frozen, trained = reference.state_dict(), gopd.model.state_dict()
+    assert all(torch.equal(frozen[k], start[k]) for k in start)  # pi0: the initial student
+    # the student is its teacher and its reference: every advantage is 0, it does not move
+    assert all(torch.equal(trained[k], start[k]) for k in start)
     lams = logged(gopd, "cliff/lambda")
     contexts = [s["contexts"][0] for s in recorder.states]
     assert contexts[0] < 59 and lams[0] == 1.0
