@@ -5,11 +5,14 @@ extrapolated G-OPD fixed point leaves the IS-clip-safe region, and lambda_collap
 which the clipped dynamics have no fixed point at all.  Every formula is a SymPy expression
 (:mod:`cliff.symbolic`) lambdified into numpy.  ``cliff.calibrate`` measures lambda* of a
 teacher and a warm start on an output contract (needs the ``llm`` extra: torch,
-transformers, llguidance; imported only when it runs).
+transformers, llguidance; imported only when it runs).  ``cliff.LambdaScheduler`` keeps lambda
+below the threshold during training, fed by ``cliff.ContractPositions`` (the structural
+positions of a batch of completions); ``cliff.integrations.trl`` puts both in a TRL trainer.
 """
 
 from cliff._calibration.contract import Contract
 from cliff._calibration.estimate import Estimate, estimate, lambda_star_by_token
+from cliff._calibration.positions import ContractPositions, PositionBatch
 from cliff._calibration.result import (
     Calibration,
     CalibrationWarning,
@@ -54,11 +57,13 @@ __all__ = [
     "CalibrationWarning",
     "ClipCross",
     "Contract",
+    "ContractPositions",
     "Estimate",
     "KaryResult",
     "LabelStats",
     "LambdaScheduler",
     "Measurements",
+    "PositionBatch",
     "Reduction",
     "SolveResult",
     "__version__",

@@ -27,6 +27,10 @@ kary_speedup_vs_brentq
 contract_*, calibrate_*
     The output contract's cost in :func:`cliff.calibrate` as a ratio to the model forward
     passes it needs, from :mod:`validate.bench_contract`.
+scheduler_*
+    One :meth:`cliff.LambdaScheduler.update` at ``V = 151,936`` and 512 contexts, on torch
+    tensors (reduced where they are) and on numpy arrays, over one forward and backward pass
+    of the small model on the same batch, both on the CPU, from :mod:`validate.bench_schedule`.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from scipy.special import expit
 
 import cliff
 from cliff.internal import threads
-from validate import bench_contract
+from validate import bench_contract, bench_schedule
 from validate.bench_kary import bench as bench_kary
 from validate.monte_carlo import finite_sample, finite_sample_loop
 from validate.timing import best_time
@@ -148,6 +152,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     out.update(bench_mc(quick=quick))
     out.update(bench_kary(quick=quick))
     out.update(bench_contract.run(quick=quick))
+    out.update(bench_schedule.bench(quick=quick))
     return out
 
 

@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import logsumexp
 
+from cliff._calibration.reduce import Masses, Tokens, checked, mask_like, reduce
 from cliff._theory.bernoulli import SolveResult, solve
 from cliff._theory.kary import KaryResult, solve_kary_log
 from cliff._theory.sequence import predict_parse_rate
-from cliff._util import checks
 
 __all__ = ["Estimate", "estimate", "lambda_star_by_token", "DEFAULT_NORM_TOL"]
 
@@ -31,13 +30,10 @@ DEFAULT_NORM_TOL = 1e-3
 """Largest accepted ``|log sum_v exp(logprob_v)|`` (about 0.1% of mass) before an error."""
 
 
-def _class_masses(name: str, logprobs: FloatArray, mask: NDArray[np.bool_], complete: bool,
-                  tol: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(log valid mass, log rest mass, log normaliser) per position."""
-    with np.errstate(divide="ignore"):
-        log_total = logsumexp(logprobs, axis=-1)
-        log_valid = logsumexp(np.where(mask, logprobs, -np.inf), axis=-1)
-        log_rest = logsumexp(np.where(mask, -np.inf, logprobs), axis=-1)
+def _normalised(name: str, masses: Masses, complete: bool, tol: float
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(log valid mass, log rest mass, log normaliser) per position, from the row sums."""
+    log_total, log_valid, log_rest = masses.log_total, masses.log_valid, masses.log_rest
     if complete:
         off = np.abs(log_total) > tol
         if off.any():
@@ -183,8 +179,9 @@ def estimate(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     teacher_logprobs, reference_logprobs : array_like or torch.Tensor, shape ``[..., V]``
         Log-probabilities at the structural positions of a batch: the full vocabulary
         (``complete=True``), or gathered columns such as the teacher's top-k
-        (``complete=False``).  Torch tensors are accepted on any device and dtype (torch is
-        not imported by this module).  ``-inf`` entries (masked tokens) are allowed.
+        (``complete=False``).  Torch tensors are accepted on any device and dtype and reduced
+        there, in float64, so that only a few numbers per position reach the host (torch is
+        not imported for numpy input).  ``-inf`` entries (masked tokens) are allowed.
     valid : array_like of bool, shape broadcastable to ``[..., V]``, or sequence of int arrays
         Which columns are contract-valid: a boolean mask, or one array of valid column ids
         per position (positions in C order over the batch shape).
@@ -245,33 +242,69 @@ def estimate(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     True
     """
     return measure(teacher_logprobs, reference_logprobs, valid, reference_valid, complete,
-                   norm_tol)[0]
+                   norm_tol).estimate
 
 
-Measured = tuple[Estimate, FloatArray, FloatArray, NDArray[np.bool_]]
-"""``(estimate, teacher log-probs, reference log-probs, teacher valid mask)``, float64."""
+@dataclass(frozen=True)
+class Measured:
+    """:func:`estimate` of a batch and the valid entries the by-token threshold needs.
+
+    Attributes
+    ----------
+    estimate : Estimate
+    teacher_tokens : Tokens
+        The teacher's contract-valid entries, row-major (raw float64 log-probs).
+    reference_tokens : ndarray or None
+        The reference's log-probs at the same entries; ``None`` where the two models'
+        columns differ (``complete=False`` with other widths) or their valid masks do.
+    shapes : tuple
+        The ``[..., V]`` shapes of the teacher's and the reference's log-probs.
+    """
+
+    estimate: Estimate
+    teacher_tokens: Tokens
+    reference_tokens: FloatArray | None
+    shapes: tuple[tuple[int, ...], tuple[int, ...]]
 
 
 def measure(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, reference_valid: Any,
-            complete: bool, norm_tol: float) -> Measured:
-    """:func:`estimate` together with the checked float64 arrays it was computed from."""
-    lt = checks.logprob_array("teacher_logprobs", teacher_logprobs)
-    lr = checks.logprob_array("reference_logprobs", reference_logprobs)
-    if complete and lt.shape != lr.shape:
+            complete: bool, norm_tol: float, present: Any = None) -> Measured:
+    """:func:`estimate` together with the valid entries of both models.
+
+    Torch tensors are reduced on their devices (:mod:`cliff._calibration.reduce`).  Where
+    ``present`` (bool, the batch shape) is False the context is absent: its log-probs are
+    not read (only checked for NaN and ``+inf``) and it stands for the uniform distribution
+    with column 0 alone valid.
+    """
+    lt = checked("teacher_logprobs", teacher_logprobs)
+    lr = checked("reference_logprobs", reference_logprobs)
+    return measure_checked(lt, lr, valid, reference_valid, complete, norm_tol, present)
+
+
+def measure_checked(lt: Any, lr: Any, valid: Any, reference_valid: Any, complete: bool,
+                    norm_tol: float, present: Any = None) -> Measured:
+    """:func:`measure` of log-probs already passed through
+    :func:`cliff._calibration.reduce.checked`."""
+    shape_t, shape_r = tuple(lt.shape), tuple(lr.shape)
+    if complete and shape_t != shape_r:
         raise ValueError(f"teacher_logprobs and reference_logprobs must have the same shape "
-                         f"[..., V], got {lt.shape} and {lr.shape}")
-    if lt.shape[:-1] != lr.shape[:-1]:
+                         f"[..., V], got {shape_t} and {shape_r}")
+    if shape_t[:-1] != shape_r[:-1]:
         raise ValueError(f"teacher_logprobs and reference_logprobs must share the batch shape, "
-                         f"got {lt.shape[:-1]} and {lr.shape[:-1]}")
+                         f"got {shape_t[:-1]} and {shape_r[:-1]}")
     if not (np.isfinite(norm_tol) and norm_tol >= 0):
         raise ValueError(f"norm_tol must be a finite number >= 0, got {norm_tol!r}")
-    mask_t = checks.valid_mask(valid, lt.shape)
-    mask_r = checks.valid_mask(valid if reference_valid is None else reference_valid, lr.shape)
-    tp, tr, tz = _class_masses("teacher_logprobs", lt, mask_t, complete, norm_tol)
-    bp, br, bz = _class_masses("reference_logprobs", lr, mask_r, complete, norm_tol)
+    mask_t = mask_like(valid, lt)
+    mask_r = mask_like(valid if reference_valid is None else reference_valid, lr)
+    same = shape_t == shape_r and reference_valid is None  # one mask: its entries found once
+    masses_t, tokens_t = reduce(lt, mask_t, present)
+    masses_r, tokens_r = reduce(lr, mask_r, present, tokens_t if same else None)
+    tp, tr, tz = _normalised("teacher_logprobs", masses_t, complete, norm_tol)
+    bp, br, bz = _normalised("reference_logprobs", masses_r, complete, norm_tol)
     _check_both_classes("teacher_logprobs", tp, tr)
     _check_both_classes("reference_logprobs", bp, br)
-    return Estimate(tp, tr, bp, br, tz, bz), lt, lr, np.broadcast_to(mask_t, lt.shape)
+    return Measured(Estimate(tp, tr, bp, br, tz, bz), tokens_t,
+                    tokens_r.values if same else None, (shape_t, shape_r))
 
 
 def lambda_star_by_token(teacher_logprobs: Any, reference_logprobs: Any, valid: Any,
@@ -326,27 +359,31 @@ def by_token(measured: Measured, c: float, c_low: float | None) -> FloatArray:
     """:func:`lambda_star_by_token` from :func:`measure`: each position's valid tokens, then
     its pooled rest, solved in groups of equal ``K``."""
 
-    est, lt, lr, mask = measured
-    if lt.shape != lr.shape:
+    est, tokens, lr = measured.estimate, measured.teacher_tokens, measured.reference_tokens
+    if lr is None:
         raise ValueError(f"lambda_star_by_token needs teacher_logprobs and reference_logprobs "
-                         f"over the same columns, got shapes {lt.shape} and {lr.shape}")
-    n_col = lt.shape[-1]
-    mask = mask.reshape(-1, n_col)
-    lt = lt.reshape(-1, n_col) - est.teacher_log_norm.reshape(-1, 1)
-    lr = lr.reshape(-1, n_col) - est.reference_log_norm.reshape(-1, 1)
-    one_sided = mask & (np.isinf(lt) != np.isinf(lr))
+                         f"over the same columns with one valid mask, got shapes "
+                         f"{measured.shapes[0]} and {measured.shapes[1]}")
+    n_pos = int(np.prod(est.shape, dtype=np.int64))
+    rows = tokens.rows
+    lt = tokens.values - est.teacher_log_norm.reshape(-1)[rows]
+    lr = lr - est.reference_log_norm.reshape(-1)[rows]
+    one_sided = np.isinf(lt) != np.isinf(lr)
     if one_sided.any():
-        i, v = (int(x) for x in np.argwhere(one_sided)[0])
-        raise ValueError(f"valid token {v} at position {i} has log-prob -inf under one model "
-                         "only: its log ratio is infinite and lambda* is undefined")
-    mask = mask & np.isfinite(lt)
+        k = int(np.flatnonzero(one_sided)[0])
+        raise ValueError(f"valid token {int(tokens.columns[k])} at position {int(rows[k])} has "
+                         "log-prob -inf under one model only: its log ratio is infinite and "
+                         "lambda* is undefined")
+    keep = np.isfinite(lt)  # tokens at -inf under both models are dropped
+    rows, lt, lr = rows[keep], lt[keep], lr[keep]
+    counts = np.bincount(rows, minlength=n_pos)
+    starts = np.cumsum(counts) - counts  # row-major: each row's tokens are contiguous
     rest_t, rest_r = est.log_p_rest.reshape(-1, 1), est.log_b_rest.reshape(-1, 1)
-    counts = mask.sum(axis=-1)
-    out = np.empty(len(counts))
+    out = np.empty(n_pos)
     for n in np.unique(counts):
-        rows = np.flatnonzero(counts == n)
-        cols = np.nonzero(mask[rows])[1].reshape(len(rows), n)  # row-major: n per row
-        t = np.concatenate([np.take_along_axis(lt[rows], cols, 1), rest_t[rows]], axis=1)
-        r = np.concatenate([np.take_along_axis(lr[rows], cols, 1), rest_r[rows]], axis=1)
-        out[rows] = solve_kary_log(t, r, c, c_low=c_low).lambda_star
+        group = np.flatnonzero(counts == n)
+        take = starts[group, None] + np.arange(n)  # (rows, n)
+        t = np.concatenate([lt[take], rest_t[group]], axis=1)
+        r = np.concatenate([lr[take], rest_r[group]], axis=1)
+        out[group] = solve_kary_log(t, r, c, c_low=c_low).lambda_star
     return out.reshape(est.shape)

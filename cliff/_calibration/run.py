@@ -276,7 +276,7 @@ def _measure(teacher: Any, reference: Any, ids: Any, mask: Any, gen: Any, walk: 
             r_np = lr[s : s + chunk].double().cpu().numpy()
             valid = walk.unpack(vocab, keep[s : s + chunk])
             got = measure(t_np, r_np, valid, None, True, DEFAULT_NORM_TOL)
-            est = got[0]
+            est = got.estimate
             for key, val in (("lp", est.log_p), ("lpr", est.log_p_rest), ("lb", est.log_b),
                              ("lbr", est.log_b_rest), ("tok", by_token(got, c, c_low))):
                 out[key].append(val)

@@ -1,7 +1,7 @@
 r"""One scheduler update's contexts, checked once and reduced to the class masses.
 
 :class:`cliff.LambdaScheduler` hands every estimator the same :class:`Batch`: the output of
-:func:`cliff._calibration.estimate.measure` (the checked float64 log-probs, for the by-token
+:func:`cliff._calibration.estimate.measure` (the valid tokens' log-probs, for the by-token
 thresholds) and the log masses of the two classes, contract-valid and rest, of every context,
 
 .. math::
@@ -17,6 +17,10 @@ or an empty list of ids) is absent: a position type that did not occur in that s
 in the whole batch.  Its log-probs are not used (any finite padding will do; NaN is still
 refused, as everywhere); it is marked in :attr:`Batch.present`, and the estimators leave a
 position with no present context exactly as it was.
+
+*Where the reduction runs.*  Torch log-probs are reduced on their own device
+(:mod:`cliff._calibration.reduce`): a ``[S, P, V]`` batch crosses to the host as ``O(S P)``
+class masses and the ``O(S P k)`` log-probs of its ``k`` valid tokens per context.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
 
-from cliff._calibration.estimate import Measured, estimate, measure
-from cliff._util import checks
+from cliff._calibration.estimate import Measured, measure_checked
+from cliff._calibration.reduce import any_valid, checked, mask_like
 
 __all__ = ["NO_DATA_LOG_MASS", "Batch", "moments", "read_batch"]
 
@@ -48,9 +52,9 @@ class Batch:
 
     Attributes
     ----------
-    measured : tuple
-        :func:`cliff._calibration.estimate.measure` of the batch: the :class:`cliff.Estimate` of
-        shape         ``[..., P]``, the float64 teacher and reference log-probs and the valid mask.
+    measured : Measured
+        :func:`cliff._calibration.estimate.measure` of the batch: the :class:`cliff.Estimate`
+        of shape ``[..., P]`` and the valid entries of both models.
     teacher, reference : ndarray of shape ``(N, P, 2)``
         Log masses (valid, rest) of each context under the teacher and the reference.
     student : ndarray of shape ``(N, P, 2)`` or None
@@ -79,51 +83,31 @@ def read_batch(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
 
     Every check runs here, before any estimator changes its state: the errors are those of
     :func:`cliff.estimate` (at the contexts that are present), and a single distribution of
-    shape ``[V]`` is refused.  Absent contexts (an all-False ``valid`` row) are replaced by a
+    shape ``[V]`` is refused.  Absent contexts (an all-False ``valid`` row) stand for a
     placeholder, the uniform distribution with column 0 valid, so that every check and
-    error index refers to the caller's array.
+    error index refers to the caller's array; their log-probs are not read.  Torch tensors
+    are reduced on their device (:func:`cliff._calibration.estimate.measure`).
     """
-    lt = checks.logprob_array("teacher_logprobs", teacher_logprobs)
-    lr = checks.logprob_array("reference_logprobs", reference_logprobs)
+    lt = checked("teacher_logprobs", teacher_logprobs)
+    lr = checked("reference_logprobs", reference_logprobs)
     if lt.ndim < 2:
         raise ValueError("teacher_logprobs must have shape [..., P, V] (positions on the "
                          "second-to-last axis), got a single distribution of shape [V]")
-    mask = checks.valid_mask(valid, lt.shape)
-    present = np.asarray(mask.any(axis=-1))
-    if not present.all():
-        lt, lr, mask = _fill(lt, present), _fill(lr, present), _fill_mask(mask, present)
-        if reference_valid is not None:
-            reference_valid = _fill_mask(checks.valid_mask(reference_valid, lr.shape), present)
-        if student_logprobs is not None:
-            student_logprobs = _fill(
-                checks.logprob_array("student_logprobs", student_logprobs), present)
-    measured = measure(lt, lr, mask, reference_valid, complete, norm_tol)
-    est = measured[0]
+    mask = mask_like(valid, lt)
+    present = any_valid(mask)
+    student = None if student_logprobs is None else checked("student_logprobs",
+                                                            student_logprobs)
+    measured = measure_checked(lt, lr, mask, reference_valid, complete, norm_tol, present)
+    est = measured.estimate
     n_pos = est.shape[-1]
-    student = None
-    if student_logprobs is not None:
-        st = estimate(lt, student_logprobs, mask, complete=complete, norm_tol=norm_tol)
-        student = np.stack([st.log_b, st.log_b_rest], -1).reshape(-1, n_pos, 2)
+    student_masses = None
+    if student is not None:
+        st = measure_checked(lt, student, mask, None, complete, norm_tol, present).estimate
+        student_masses = np.stack([st.log_b, st.log_b_rest], -1).reshape(-1, n_pos, 2)
     return Batch(measured,
                  np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2),
                  np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2),
-                 student, present.reshape(-1, n_pos))
-
-
-def _fill(logprobs: FloatArray, present: BoolArray) -> FloatArray:
-    """``logprobs`` with absent rows set to the uniform distribution over their columns
-    (unchanged if the batch shapes differ: :func:`cliff._calibration.estimate.measure` says so)."""
-    if logprobs.shape[:-1] != present.shape:
-        return logprobs
-    return np.where(present[..., None], logprobs, -math.log(logprobs.shape[-1]))
-
-
-def _fill_mask(mask: BoolArray, present: BoolArray) -> BoolArray:
-    """``mask`` with column 0 alone valid in absent rows."""
-    if mask.shape[:-1] != present.shape:
-        return mask
-    placeholder = np.arange(mask.shape[-1]) == 0
-    return np.asarray(np.where(present[..., None], mask, placeholder))
+                 student_masses, present.reshape(-1, n_pos))
 
 
 def moments(log_x: FloatArray, present: BoolArray

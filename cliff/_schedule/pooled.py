@@ -131,6 +131,15 @@ class PooledEstimator:
         out["weight_sq"][grow] = s["weight_sq"][grow] * d**2 + count[grow]
         self.stats = out
 
+    def grow(self, n_positions: int) -> None:
+        """Append positions without data (weight 0), up to ``n_positions``."""
+        if not self.stats:
+            return
+        extra = n_positions - len(self.stats["weight"])
+        for key, value in self.stats.items():
+            fill = NO_DATA_LOG_MASS if key.startswith("log_mean") else 0.0
+            self.stats[key] = np.concatenate([value, np.full((extra, *value.shape[1:]), fill)])
+
     @property
     def n_eff(self) -> FloatArray | None:
         """Effective sample size ``W^2 / W2`` per position (0 where no context has occurred;

@@ -88,6 +88,11 @@ class QuantileEstimator:
             row.extend(new[present].tolist())
             del row[: max(0, len(row) - self.window)]
 
+    def grow(self, n_positions: int) -> None:
+        """Append empty windows, up to ``n_positions``."""
+        if self.contexts:
+            self.contexts += [[] for _ in range(n_positions - len(self.contexts))]
+
     def bound(self) -> tuple[FloatArray, BoolArray]:
         """Per position: the lower confidence bound on the quantile of lambda* (``nan``
         while no order statistic exists), and whether it is ready."""
@@ -104,7 +109,7 @@ class QuantileEstimator:
     def state(self) -> dict[str, Any]:
         """``lambda_star_quantile`` (the window's empirical quantile, ``None`` where empty)
         and ``contexts`` (values held per position)."""
-        point = [1.0 + float(np.quantile(np.asarray(row), self.quantile)) if row else None
+        point = [1.0 + _quantile(np.asarray(row), self.quantile) if row else None
                  for row in self.contexts]
         return {"lambda_star_quantile": point, "contexts": [len(r) for r in self.contexts]}
 
@@ -121,3 +126,11 @@ class QuantileEstimator:
             raise ValueError(f"state['contexts'] must hold one list of at most {self.window} "
                              f"values per position ({n_positions or 0} positions)")
         self.contexts = contexts
+
+
+def _quantile(values: FloatArray, q: float) -> float:
+    """``np.quantile`` (linear interpolation) that is ``inf`` between two infinite values
+    (where the interpolation would compute ``inf - inf``)."""
+    with np.errstate(invalid="ignore"):
+        x = float(np.quantile(values, q))
+    return math.inf if math.isnan(x) else x

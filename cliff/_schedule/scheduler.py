@@ -306,6 +306,39 @@ class LambdaScheduler:
         self.lambda_ = float(lam.min()) if self.mode == "global" else lam
         return self.lambda_
 
+    def grow(self, n_positions: int) -> None:
+        """Track ``n_positions`` structural positions: the current ones, then new ones that
+        have not occurred yet (for a set of position groups that grows as new kinds of
+        position turn up, as :class:`cliff.ContractPositions` finds them).
+
+        Afterwards the estimates are those of a scheduler that tracked all ``n_positions``
+        from its first update, with the new ones absent from every batch so far (its
+        :meth:`state_dict` is the same but for ``lambda``, the value last returned, which
+        ``'per_position'`` mode extends with ``min(target, 1)``).  Before the first update
+        there is nothing to grow: the first update sets the number.
+
+        Raises
+        ------
+        ValueError
+            ``n_positions`` is not an integer, or fewer than the positions tracked.
+        """
+        n = checks.check_int_at_least("n_positions", n_positions, 1)
+        if self.n_positions is None or n == self.n_positions:
+            return
+        if n < self.n_positions:
+            raise ValueError(f"n_positions must be at least the {self.n_positions} positions "
+                             f"this scheduler tracks, got {n}")
+        extra = n - self.n_positions
+        self._pooled.grow(n)
+        if self._quantile is not None:
+            self._quantile.grow(n)
+        if self._student is not None:
+            self._student = np.concatenate([self._student, np.full((extra, 2), np.nan)])
+        if isinstance(self.lambda_, np.ndarray):
+            self.lambda_ = np.concatenate([self.lambda_,
+                                           np.full(extra, min(self.target_lambda, 1.0))])
+        self.n_positions = n
+
     # --- inspection -----------------------------------------------------------------------
     @property
     def n_eff(self) -> FloatArray | None:

@@ -461,3 +461,13 @@ def test_absent_positions_round_trip_and_still_check_the_present() -> None:
     bad[3, 1, 1] = np.nan  # absent, but NaN is refused everywhere
     with pytest.raises(ValueError, match="teacher_logprobs"):
         LambdaScheduler(TARGET, c=C).update(bad, r, valid)
+
+
+def test_state_with_no_threshold_anywhere() -> None:
+    """Teacher = reference: every context's lambda* is infinite, and so are the empirical
+    quantile and the bound; the target is returned once the window is warm."""
+    t = log_probs(np.full((64, 1), 0.99))
+    sched = LambdaScheduler(TARGET, c=C)
+    assert sched.update(t, t, VALID) == TARGET
+    state = sched.state()
+    assert state["lambda_star_quantile"] == [math.inf] and state["lambda_star_bound"] == [math.inf]

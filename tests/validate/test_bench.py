@@ -22,8 +22,11 @@ def test_quick_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> 
     for key in ("solve_points_per_s", "solve_over_log_pass", "solve_over_log_pass_all_arrays",
                 "solve_speedup_vs_root_search", "mc_speedup_vs_loop", "mc_steps_per_s",
                 "mc_draw_ceiling", "kary_speedup_vs_brentq", "contract_masks_per_s_1k",
-                "contract_over_forward_1k", "calibrate_s", "calibrate_contract_over_forward"):
+                "contract_over_forward_1k", "calibrate_s", "calibrate_contract_over_forward",
+                "scheduler_update_over_fwd_bwd", "scheduler_update_numpy_over_fwd_bwd"):
         assert math.isfinite(figures[key]) and figures[key] > 0, key
     assert figures["root_search_max_rel_diff"] < 1e-9
     assert figures["kary_max_rel_diff_vs_brentq"] < 1e-9
     assert figures["contract_vocab_1k"] == 1000 and figures["calibrate_rollouts"] == 64
+    assert figures["scheduler_max_rel_diff"] < 1e-12
+    assert figures["scheduler_vocab"] == 151_936 and figures["scheduler_contexts"] == 64

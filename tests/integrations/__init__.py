@@ -1,0 +1,1 @@
+"""Tests of cliff's integrations into other libraries' trainers."""
