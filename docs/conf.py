@@ -47,6 +47,8 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build"]
 default_role = "literal"  # `x` in a docstring is code, as ``x``
 nitpicky = True  # every cross-reference must resolve: none may point at a private module
+# the classes of the trainer libraries resolve only with intersphinx, which fetches (off)
+nitpick_ignore_regex = [("py:class", r"(trl|transformers|torch)\..*")]
 
 autosummary_generate = True
 autodoc_default_options = {"members": True, "member-order": "bysource"}

@@ -177,7 +177,7 @@ class ContractPositions:
         position out.  Default: every label its own group.
     groups : sequence of str, optional
         Fixed groups, in slot order; positions of any other group are left out.  Default:
-        groups are added in the order they first occur, and :attr:`groups` grows.
+        groups are added in the order they first occur, and ``groups`` grows.
 
     Attributes
     ----------
