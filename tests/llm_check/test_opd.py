@@ -29,12 +29,18 @@ def test_scheduler_feeds_every_context_with_absent_slots_masked() -> None:
     m = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 0).eval()
     seen = []
 
-    class Spy:
+    class Spy:  # what cliff.PositionBatch.update reads of a LambdaScheduler
+        lambda_ = None
+        target_lambda, mode = 1.5, "global"
+
         def __init__(self, *a: Any, **kw: Any) -> None:
             pass
 
-        def update(self, t: np.ndarray, r: np.ndarray, valid: np.ndarray) -> float:
-            seen.append((t.shape, valid.copy()))
+        def grow(self, n_positions: int) -> None:
+            pass
+
+        def update(self, t: Any, r: Any, valid: Any) -> float:  # torch tensors, on their device
+            seen.append((tuple(t.shape), np.asarray(valid).copy()))
             return 1.0
 
     vocab = {s: tok.convert_tokens_to_ids(s) for s in "[],0123456789"}
