@@ -4,8 +4,9 @@
 (:meth:`~validate.llm_check.plan.Plan.from_dict`), so the report is computed against what was
 sealed, and assembles ``report.json``: the three pre-registered tests
 (:mod:`validate.llm_check.preregistered_tests`), the no-clip control, the direction past the
-cliff, the attribution to a position type, the per-seed curves and, with a schedule, its
-verdict.  A failed gate gives a report whose every test is VOID with the gate's message.
+cliff, the attribution to a position type, the per-seed curves, the mechanism
+(:mod:`validate.llm_check.mechanism`, per run kind, lambda and step) and, with a schedule,
+its verdict.  A failed gate gives a report whose every test is VOID with the gate's message.
 
 Runs are the results of :func:`validate.llm_check.jobs.run_jobs`: ``{"job": Job.to_dict(),
 "evals": {step: evaluation}, "final": ..., "history": ..., "mean_lambda": ...}``.  Only
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from validate.llm_check.config import Config
+from validate.llm_check.mechanism import mechanism_block
 from validate.llm_check.onset import Sweep, onset
 from validate.llm_check.plan import Plan
 from validate.llm_check.preregistered_tests import (
@@ -161,6 +163,7 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
     report["windows"] = {k: list(v) for k, v in wins.items()}
     if plan.schedule is not None:
         report["schedule"] = schedule_verdict(plan, runs, lam, parse)
+    report["mechanism"] = mechanism_block(runs, pred["measurement"]["position_types"])
     report["runs"] = [{kk: vv for kk, vv in r.items() if kk != "evals"}
                       | {"evals": {st: {kk: vv for kk, vv in e.items() if kk != "parsed"}
                                    for st, e in r["evals"].items()}} for r in runs]

@@ -509,7 +509,8 @@ def mechanism_rows(runs: Iterable[Run], position_types: Sequence[Mapping[str, An
     ``position_types`` are the measurement's rows (``type``, ``mean_p``, ``mean_b``): each
     type's masses are set against :func:`region_edges` at its ``p`` and the runs' clip, with
     ``tail_over_edge = tail / tail_edge`` and ``valid_inside`` (the mean valid mass in the
-    region).  Runs whose evaluations carry no ``mechanism`` record are left out.
+    region); NaN and None for a type the measurement did not see.  Runs whose evaluations
+    carry no ``mechanism`` record are left out.
     """
     groups: dict[tuple[str, float, int], list[tuple[Run, Mapping[str, Any]]]] = {}
     for r in runs:
@@ -530,13 +531,13 @@ def mechanism_rows(runs: Iterable[Run], position_types: Sequence[Mapping[str, An
         c, c_low = float(job["c"]), float(job["c_low"])
         pooled = pool([ev["mechanism"] for _, ev in members])
         for ty, m in pooled["masses"].items():
-            if ty in p_of:
-                edges = region_edges(*p_of[ty], c, c_low)
-                m.update(p=p_of[ty][0], **edges,
-                         tail_over_edge=(m["tail"] / edges["tail_edge"]
-                                         if edges["tail_edge"] > 0 else math.nan),
-                         valid_inside=bool(edges["region_low"] <= m["valid"]
-                                           <= edges["region_high"]))
+            p, b = p_of.get(ty, (math.nan, math.nan))
+            edges = region_edges(p, b, c, c_low)
+            inside = edges["region_low"] <= m["valid"] <= edges["region_high"]
+            m.update(p=p, **edges,
+                     tail_over_edge=(m["tail"] / edges["tail_edge"]
+                                     if edges["tail_edge"] > 0 else math.nan),
+                     valid_inside=bool(inside) if math.isfinite(edges["tail_edge"]) else None)
         out.append({"kind": kind, "lam": lam, "step": step, "c": c, "c_low": c_low,
                     "seeds": sorted(int(rr["job"]["seed"]) for rr, _ in members),
                     "parse_rate": float(np.mean([_num(ev["parse_rate"]) for _, ev in members])),

@@ -21,7 +21,7 @@ Order of work, enforced by ``run_unit`` and recorded in the report:
    of the warm start, evaluated on the same prompts; the main runs at T and 2T steps;
 6. the three pre-registered tests, the control, the direction and the attribution
    (``analysis.analyse``); ``report.json`` is checked against the verified prediction
-   (``sealing.check_report``) and written with ``cliff_llm.png``.
+   (``sealing.check_report``) and written with ``cliff_llm.png`` and ``mechanism.png``.
 
 ``--gate-only`` stops after step 3 and writes ``gate.json``.
 """
@@ -41,7 +41,7 @@ import cliff
 from cliff.internal import same_tokenizer, save_figure, write_json
 from validate.llm_check.analysis import analyse
 from validate.llm_check.config import Config
-from validate.llm_check.figure import figure
+from validate.llm_check.figure import figure, mechanism_figure
 from validate.llm_check.gate import GateResult, GateThresholds, WarmStartStats, check_gate
 from validate.llm_check.grid import GridDesign, design_grid, finite_windows
 from validate.llm_check.jobs import Context, run_jobs
@@ -237,6 +237,7 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
     check_report(report, verify_prediction(out / "prediction.json", expected_sha256=sha))
     write_json(out / "report.json", report)
     save_figure(figure(report), out / "cliff_llm.png", dpi=120)
+    save_figure(mechanism_figure(report), out / "mechanism.png", dpi=120)
     for test, entry in report["tests"].items():
         print(f"{tag} {test}: {entry['verdict']}", file=sys.stderr)
     return report
