@@ -31,7 +31,8 @@ __all__ = ["FLAGS", "build_parser", "parse_args", "main"]
 FLAGS: dict[str, str] = {
     "out": "--out", "seed": "--seed", "warm_seeds": "--warm-seeds", "n_seeds": "--seeds",
     "quick": "--quick", "gate_only": "--gate-only", "config": "--config", "c": "--c",
-    "c_low": "--c-low", "c_new": "--c-new", "opd_steps": "--opd-steps", "workers": "--workers",
+    "c_low": "--c-low", "c_new": "--c-new", "opd_steps": "--opd-steps", "opd_lr": "--opd-lr",
+    "optimizer": "--optimizer", "workers": "--workers",
     "schedule": "--schedule", "schedule_margin": "--schedule-margin", "student": "--student",
     "teacher": "--teacher", "data": "--data", "device": "--device"}
 """The fields of :class:`Config` the command line sets, each with its flag, in the order
@@ -106,6 +107,8 @@ def check_flags(cfg: Config) -> None:
         raise ValueError(f"--schedule-margin must be in [0, 1], got {cfg.schedule_margin!r}")
     if cfg.c_low is not None and not 0 <= cfg.c_low < 1:
         raise ValueError(f"--c-low must be in [0, 1), got {cfg.c_low!r}")
+    if not (cfg.opd_lr > 0 and math.isfinite(cfg.opd_lr)):
+        raise ValueError(f"--opd-lr must be finite and > 0, got {cfg.opd_lr!r}")
     if cfg.n_seeds < 1 or cfg.opd_steps < 1 or cfg.workers < 1:
         raise ValueError(f"--seeds, --opd-steps and --workers must be >= 1, got "
                          f"{cfg.n_seeds!r}, {cfg.opd_steps!r}, {cfg.workers!r}")

@@ -112,13 +112,17 @@ class Config:
     rollouts: int = 32
     """student rollouts per update"""
     opd_lr: float = 1e-3
-    """Adam learning rate of the OPD update"""
+    """learning rate of the OPD update (Adam's, or SGD's with --optimizer sgd)"""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """OPD optimizer: 'adam' (Adam, update_epochs PPO epochs per batch, gradient-norm clip
+    max_grad_norm) or 'sgd' (plain SGD on the REINFORCE step: one epoch, no gradient-norm
+    clip)"""
     update_epochs: int = 2
-    """PPO epochs per batch"""
+    """PPO epochs per batch (adam; sgd takes one)"""
     clip_coef: float = 0.2
-    """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps])"""
+    """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps]; adam)"""
     max_grad_norm: float = 1.0
-    """gradient-norm clip"""
+    """gradient-norm clip (adam; sgd has none)"""
     eval_rollouts: int = 512
     """held-out rollouts for parse rate and NDCG@1 (one per prompt, shared by every run)"""
     mass_every: int = 5

@@ -12,8 +12,10 @@ advantage")::
 
 with ``pi`` the student that sampled the rollout, ``piT`` the teacher and ``pi0`` the frozen
 warm-start student (the G-OPD reference).  The update is PPO's clipped surrogate on the
-per-token ratio ``pi_new / pi`` (``update_epochs`` passes over the batch); with one epoch it
-is exactly REINFORCE with the advantage above.
+per-token ratio ``pi_new / pi`` (``update_epochs`` passes over the batch, Adam, gradient-norm
+clip); with one epoch it is exactly REINFORCE with the advantage above.  ``optimizer = "sgd"``
+takes that REINFORCE step with plain SGD instead: one pass, no gradient-norm clip,
+``theta <- theta - lr * grad`` (:func:`update`).
 
 Shapes: ``B`` rollouts, ``P`` prompt length, ``T`` generated length, ``V`` vocabulary.
 """
@@ -39,7 +41,7 @@ from validate.llm_check.task import POSITION_TYPES, Prompt, ndcg_at_1, parse_str
 from validate.llm_check.tokenizer import TokenInfo
 
 __all__ = ["Models", "LambdaFn", "encode", "walk_answers", "valid_mass_by_type", "evaluate",
-           "run_opd"]
+           "make_optimizer", "update", "run_opd"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +145,52 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
 
 
 # ---------------------------------------------------------------------------------------------
+# the update
+
+
+def make_optimizer(student: Qwen3ForCausalLM, cfg: Config) -> torch.optim.Optimizer:
+    """``cfg.optimizer``'s optimizer of the student at ``cfg.opd_lr``: Adam (eps 1e-8) or
+    plain SGD (no momentum, no weight decay)."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(student.parameters(), lr=cfg.opd_lr)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
+    raise ValueError(f"cfg.optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
+
+
+def update(student: Qwen3ForCausalLM, optimizer: torch.optim.Optimizer, cfg: Config,
+           ids: torch.Tensor, mask: torch.Tensor, gen: torch.Tensor, b_logprobs: torch.Tensor,
+           b_advantages: torch.Tensor, b_mask: torch.Tensor) -> None:
+    """One OPD update of ``student`` on a batch of rollouts ``gen`` ``(B, T)`` with behaviour
+    log-probs, advantages and mask ``(B, T)`` (module docstring).
+
+    ``adam``: ``cfg.update_epochs`` passes of PPO's clipped surrogate, each clipped to
+    gradient norm ``cfg.max_grad_norm``.  ``sgd``: one step on the REINFORCE loss
+    ``-sum(A_t log pi(y_t)) / sum(mask)``, unclipped: ``theta - lr * grad``.
+    """
+    student.train()
+    if cfg.optimizer == "sgd":
+        newlogprob = token_logprobs(student, ids, mask, gen)  # (B, T)
+        pg_loss = -(b_advantages * newlogprob * b_mask).sum() / b_mask.sum()
+        optimizer.zero_grad()
+        pg_loss.backward()
+        optimizer.step()
+        student.eval()
+        return
+    for _ in range(cfg.update_epochs):
+        newlogprob = token_logprobs(student, ids, mask, gen)
+        ratio = torch.exp(newlogprob - b_logprobs)
+        pg_loss1 = -b_advantages * ratio
+        pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+        pg_loss = (torch.max(pg_loss1, pg_loss2) * b_mask).sum() / b_mask.sum()
+        optimizer.zero_grad()
+        pg_loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+    student.eval()
+
+
+# ---------------------------------------------------------------------------------------------
 # the loop
 
 
@@ -173,7 +221,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
     rng = np.random.default_rng(seed)
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
     student, teacher, reference = models.student, models.teacher, models.reference
-    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
+    optimizer = make_optimizer(student, cfg)
     log_c, log_c_low = math.log(c), (math.log(c_low) if c_low > 0 else -math.inf)
     history: list[dict[str, Any]] = []
     evals: dict[int, dict[str, Any]] = {}
@@ -209,19 +257,8 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         n_cap = int(((log_ratio > log_c) & counted).sum())  # where the clip binds
         n_floor = int(((log_ratio < log_c_low) & counted).sum())
         clips.add(n_live, n_cap, n_floor)
-        # --- PPO-style update
-        student.train()
-        for _ in range(cfg.update_epochs):
-            newlogprob = token_logprobs(student, ids, mask, gen)
-            ratio = torch.exp(newlogprob - b_logprobs)
-            pg_loss1 = -b_advantages * ratio
-            pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-            pg_loss = (torch.max(pg_loss1, pg_loss2) * b_mask).sum() / b_mask.sum()
-            optimizer.zero_grad()
-            pg_loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-        student.eval()
+        # --- the update: PPO-style (adam) or one REINFORCE step (sgd)
+        update(student, optimizer, cfg, ids, mask, gen, b_logprobs, b_advantages, b_mask)
         row: dict[str, Any] = {
             "step": step, "lambda": float(lam_t),
             "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),
