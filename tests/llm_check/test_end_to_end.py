@@ -1,6 +1,7 @@
 """``python -m validate.llm_check`` end to end: the quick run's sealed prediction and checked
-report, its summary table, ``--gate-only``, and refused checkpoint folders.  The run tests
-check structure and ordering, never wall-clock time."""
+report (its sweep, mechanism and analysis run past the gate its budgets fail), its summary
+tables, ``--gate-only``, and refused checkpoint folders.  The run tests check structure and
+ordering, never wall-clock time."""
 
 from __future__ import annotations
 
@@ -39,12 +40,48 @@ def test_quick_run_report_structure(quick_report: tuple[dict, Path]) -> None:
     assert payload["gate"]["passed"] == on_disk["gate"]["passed"]
     assert payload["gate_attempts"] and payload["gate_attempts"][0]["measurement"]
     assert payload["code"]["cliff"] and len(payload["code"]["commit"] or "0" * 40) == 40
-    if on_disk["gate"]["passed"]:
-        assert on_disk["first_sweep_run_started_at"] > payload["written_at"]
-    else:
-        assert on_disk["first_sweep_run_started_at"] is None
+    # the sweep ran after the seal, past the gate when the quick budgets failed it
+    assert on_disk["first_sweep_run_started_at"] > payload["written_at"]
+    assert payload["planned_runs"] and len(on_disk["runs"]) == len(payload["planned_runs"])
+    if not on_disk["gate"]["passed"]:
+        assert on_disk["gate"]["verdict"] == "VOID" and on_disk["gate"]["quick_continued"]
+        assert payload["gate"]["quick_continued"] and payload["gate"]["note"]
         assert on_disk["summary"].startswith("VOID")
     assert on_disk["config"] == payload["config"]
+
+
+def test_quick_run_measures_the_mechanism(quick_report: tuple[dict, Path]) -> None:
+    # Every main run's evaluation at T and 2T, pooled over seeds: the masses per type against
+    # the clip-safe edges, the clip shares of the training tokens, the first violations of
+    # the failed answers by category and item index, the masses at id positions; drawn in
+    # mechanism.png and tabled by summary --mechanism.
+    report, out = quick_report
+    on_disk = json.loads((out / "report.json").read_text())
+    mech = on_disk["mechanism"]
+    assert set(mech["rules"]) == {"masses", "clip_share", "failures", "id_positions"}
+    T = on_disk["config"]["opd_steps"]
+    main_rows = [r for r in mech["rows"] if r["kind"] == "main"]
+    assert {r["step"] for r in main_rows} == {T, 2 * T}
+    assert {r["lam"] for r in main_rows} == set(on_disk["per_seed"]["lambdas"])
+    measured = {r["type"] for r in on_disk["measurement"]["position_types"]}
+    for r in mech["rows"]:
+        f = r["failures"]
+        assert f["answers"] == on_disk["config"]["eval_rollouts"]
+        assert sum(f["categories"].values()) == f["failed"] == sum(
+            sum(v) for v in f["by_item_index"].values())
+        assert set(f["categories"]) == set(mech["failure_categories"])
+        assert 0 <= r["clip_share"]["cap_share"] <= 1 and r["clip_share"]["tokens"] > 0
+        for ty, m in r["masses"].items():
+            assert {"valid", "tail", "tail_edge", "tail_over_edge", "region_low"} <= set(m)
+            if ty in measured:
+                assert m["tail_over_edge"] == pytest.approx(m["tail"] / m["tail_edge"])
+        assert set(r["id_positions"]["mass"]) == set(mech["id_mass_categories"])
+    assert (out / "mechanism.png").stat().st_size > 0
+    header, rule, *rows = summary.main([str(out), "--mechanism"]).splitlines()
+    assert len(rows) == len(main_rows) and header.count("|") == len(summary.MECHANISM_COLUMNS) + 1
+    cells = [[c.strip() for c in row.split("|")[1:-1]] for row in rows]
+    assert sorted((float(c[1]), int(c[2])) for c in cells) == sorted(
+        (round(r["lam"], 4), r["step"]) for r in main_rows)
 
 
 def test_summary_tables_the_report_on_disk(quick_report: tuple[dict, Path],

@@ -38,7 +38,8 @@ class Config:
     """OPD seeds per lambda, >= 1; the tests' design minimum is 3"""
     quick: bool = False
     """tiny budgets: checks the pipeline end to end in a few minutes (fewer steps, rollouts,
-    seeds; every verdict VOID by design)"""
+    seeds; every verdict VOID by design); a failed gate does not stop it: the sweep, the
+    mechanism and the analysis run past it, the gate marked VOID"""
     gate_only: bool = False
     """build the warm start, measure it, evaluate the gate, write gate.json and stop (no
     prediction, no sweep)"""

@@ -23,7 +23,10 @@ Order of work, enforced by ``run_unit`` and recorded in the report:
    (``analysis.analyse``); ``report.json`` is checked against the verified prediction
    (``sealing.check_report``) and written with ``cliff_llm.png`` and ``mechanism.png``.
 
-``--gate-only`` stops after step 3 and writes ``gate.json``.
+``--gate-only`` stops after step 3 and writes ``gate.json``.  A failed gate stops after step 4
+(every verdict VOID), except under ``--quick``, whose budgets fail the gate by design: it goes
+on through steps 5 and 6 past the failed gate, marked VOID in the prediction and the report
+(:data:`QUICK_CONTINUES`), so that the whole path runs (:func:`plan_inputs`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from validate.llm_check.tokenizer import TokenInfo, build_tokenizer, token_info
 from validate.llm_check.warmstart import FORMAT_TYPE, WarmStart, train_warm_start
 
 __all__ = ["SharedInputs", "shared_inputs", "thresholds_for", "GateAttempt", "gate_for",
-           "code_version", "run_unit"]
+           "QUICK_CONTINUES", "QUICK_STAND_IN", "plan_inputs", "code_version", "run_unit"]
 
 
 # --- what the units share ----------------------------------------------------------------------
@@ -154,6 +157,31 @@ def gate_for(cfg: Config, name: str, meas: Measurement, attempt: int
     return check_gate(stats, thresholds_for(cfg), grid.step, attempt=attempt), grid, why
 
 
+QUICK_CONTINUES = ("the gate failed and is VOID; --quick runs the sweep, the mechanism and the "
+                   "analysis past it to check the whole path, and every verdict stays VOID")
+"""What the prediction and the report say when ``--quick`` goes on past a failed gate."""
+
+QUICK_STAND_IN: dict[str, Any] = {"binding_type": FORMAT_TYPE, "p": 0.999, "b": 0.5,
+                                  "windows": {"two_class": [1.2, 1.21]}}
+"""The stand-in a quick run plans on when its measurement names no binding type or no grid
+can be placed around its windows (written into the prediction when used)."""
+
+
+def plan_inputs(cfg: Config, meas: Measurement, grid: GridDesign | None
+                ) -> tuple[Measurement, GridDesign, dict[str, Any] | None]:
+    """The measurement and main grid a quick run past a failed gate plans on: its own when
+    they make a plan, else :data:`QUICK_STAND_IN` (returned third, None when not used)."""
+    if grid is not None and meas.binding_type is not None and meas.p is not None \
+            and meas.b is not None and finite_windows(meas.windows, cfg.grid_upper)[0]:
+        return meas, grid, None
+    s = QUICK_STAND_IN
+    wins = {k: (float(v[0]), float(v[1])) for k, v in s["windows"].items()}
+    stand_in = replace(meas, binding_type=str(s["binding_type"]), p=float(s["p"]),
+                       b=float(s["b"]), windows={k: list(v) for k, v in wins.items()})
+    return stand_in, design_grid(wins, cfg.n_grid, upper=cfg.grid_upper,
+                                 min_step=cfg.grid_min_step, beyond=cfg.n_beyond), s
+
+
 # --- one unit ----------------------------------------------------------------------------------
 def code_version() -> dict[str, Any]:
     """The code a prediction was made with: cliff's version and, in a git checkout, the commit
@@ -201,6 +229,7 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
         warm = train_warm_start(cfg, name, warm_seed, tokenizer, info, cfg.retry_student_steps,
                                 cfg.retry_teacher_steps)  # the retry: both models, longer
     passed = attempts[-1].passed
+    continues = cfg.quick and not passed  # the quick run goes on past its failed gate (VOID)
     if cfg.gate_only:
         rec = {"configuration": name, "warm_seed": warm_seed, "passed": passed,
                "thresholds": th.to_dict(), "attempts": [a.to_dict() for a in attempts],
@@ -209,12 +238,19 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
         return rec
     # 4: the plan, sealed before any run
     seeds = [cfg.seed + s for s in range(cfg.n_seeds)]
+    gate_record: dict[str, Any] = {"passed": passed, "message": attempts[-1].message}
     plan = make_plan(cfg, meas, grid) if passed and grid is not None else None
+    if continues:
+        planned_on, main_grid, stand_in = plan_inputs(cfg, meas, grid)
+        plan = make_plan(cfg, planned_on, main_grid)
+        gate_record |= {"quick_continued": True, "note": QUICK_CONTINUES,
+                        **({"quick_stand_in": stand_in} if stand_in else {})}
+        print(f"{tag} {QUICK_CONTINUES}", file=sys.stderr)
     jobs = planned_runs(cfg, plan, seeds) if plan is not None else []
     payload = {"config": asdict(cfg), "configuration": name, "warm_seed": warm_seed,
                "recipe": warm.recipe, "gate_thresholds": th.to_dict(),
                "gate_attempts": [a.to_dict() for a in attempts],
-               "gate": {"passed": passed, "message": attempts[-1].message},
+               "gate": gate_record,
                "measurement": meas.to_dict(), "seeds": seeds,
                **(plan.to_dict() if plan is not None else {}),
                "planned_runs": [j.to_dict() for j in jobs], "code": code_version()}
@@ -224,7 +260,7 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
     # 5: the sweep
     started = None
     runs: list[dict[str, Any]] = []
-    if passed:
+    if passed or continues:
         started = utc_now()
         ctx = Context(cfg, warm.teacher, warm.student, tokenizer, info, k, train, ev)
         runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs",
