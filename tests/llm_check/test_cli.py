@@ -16,7 +16,7 @@ from validate.llm_check import cli, config
 from validate.llm_check.cli import FLAGS, build_parser, flag_default, main, parse_args
 from validate.llm_check.config import Config, field_docs
 
-COMMAND_LINE = ("--out", "--seed", "--warm-seeds", "--seeds", "--quick", "--gate-only",
+COMMAND_LINE = ("--out", "--resume", "--seed", "--warm-seeds", "--seeds", "--quick", "--gate-only",
                 "--config", "--c", "--c-low", "--c-new", "--opd-steps", "--opd-lr",
                 "--optimizer", "--workers",
                 "--schedule", "--schedule-margin", "--student", "--teacher", "--data",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -98,7 +97,7 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
         The gate's outcome.
     """
     report: dict[str, Any] = {
-        "config": asdict(cfg), "configuration": pred["configuration"],
+        "config": cfg.recorded(), "configuration": pred["configuration"],
         "warm_seed": pred["warm_seed"], "prediction_sha256": sha,
         "prediction_written_at": pred["written_at"], "first_sweep_run_started_at": started,
         "gate": {"passed": passed, "message": pred["gate"]["message"],

@@ -15,7 +15,7 @@ import dataclasses
 import inspect
 import textwrap
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Config", "field_docs"]
 
@@ -25,7 +25,12 @@ class Config:
     """Everything a run depends on; saved with every result (and in the prediction)."""
 
     out: str = "runs/llm_check"
-    """output folder; must hold no prediction yet, since pre-registration writes it once"""
+    """output folder; must hold no prediction yet, since pre-registration writes it once
+    (--resume continues one that does)"""
+    resume: str | None = None
+    """folder of an interrupted run to continue (instead of --out): its finished OPD runs are
+    kept and the others run; refused unless this command would seal the prediction there
+    (the same flags but --out, the same code, the same sha256)"""
     config: Literal["softening", "sharpening", "both"] = "sharpening"
     """warm-start configuration(s) to run; with --student/--teacher the configuration the
     gate checks the checkpoints against ('both' counts as 'sharpening')"""
@@ -149,6 +154,11 @@ class Config:
     data: str | None = None
     """JSONL file of real prompts, {"prompt": str, "relevance": [K numbers]} per line; unset
     (None): the synthetic task"""
+
+    def recorded(self) -> dict[str, Any]:
+        """``asdict(self)`` as the prediction and the report record it: without ``resume``,
+        which says how a command continues a run, not what the run is."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "resume"}
 
     @property
     def c_low_value(self) -> float:

@@ -18,7 +18,9 @@ Order of work, enforced by ``run_unit`` and recorded in the report:
    measurement, gate, plan;
 5. only when the gate passed: stamp ``first_sweep_run_started_at`` and run every planned OPD
    run (``jobs.run_jobs``: parallel workers, one torch thread each), each from a fresh copy
-   of the warm start, evaluated on the same prompts; the main runs at T and 2T steps;
+   of the warm start, evaluated on the same prompts; the main runs at T and 2T steps; the
+   finished runs are saved in ``sweep.json`` (atomically, after each), from which
+   ``--resume`` continues an interrupted sweep (:mod:`validate.llm_check.resume`);
 6. the three pre-registered tests, the control, the direction and the attribution
    (``analysis.analyse``); ``report.json`` is checked against the verified prediction
    (``sealing.check_report``) and written with ``cliff_llm.png`` and ``mechanism.png``.
@@ -31,10 +33,11 @@ on through steps 5 and 6 past the failed gate, marked VOID in the prediction and
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ from validate.llm_check.models import load_checkpoint, on_device
 from validate.llm_check.opd import Models
 from validate.llm_check.plan import make_plan, planned_runs
 from validate.llm_check.prompts import prompt_sets
+from validate.llm_check.resume import (
+    Finished,
+    check_same_prediction,
+    finished_runs,
+    sealed_prediction,
+)
 from validate.llm_check.sealing import check_report, utc_now, verify_prediction, write_prediction
 from validate.llm_check.tokenizer import TokenInfo, build_tokenizer, token_info
 from validate.llm_check.warmstart import FORMAT_TYPE, WarmStart, train_warm_start
@@ -207,6 +216,20 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
     record with ``cfg.gate_only``)."""
     t0 = time.time()
     tag = f"[{name} w{warm_seed}]"
+    sealed = None  # with --resume: the folder's prediction, checked before any training
+    if cfg.resume:
+        sealed = sealed_prediction(out, cfg, name, warm_seed, code_version())
+        if sealed is not None:
+            cfg = replace(cfg, out=sealed["payload"]["config"]["out"])  # as it was sealed
+            if (out / "report.json").exists():
+                done = json.loads((out / "report.json").read_text(encoding="utf-8"))
+                if done.get("prediction_sha256") == sealed["sha256"]:
+                    print(f"{tag} finished already: {out / 'report.json'} kept", file=sys.stderr)
+                    return dict(done)
+    elif (out / "prediction.json").exists() and not cfg.gate_only:
+        raise FileExistsError(f"--out {str(out)!r} holds a sealed prediction already; "
+                              f"pre-registration writes it once (--resume {out} continues its "
+                              f"sweep)")
     tokenizer, info = shared.tokenizer, shared.info
     k, train, est, ev = prompt_sets(cfg, warm_seed)
     # 1-3: the warm start, its measurement, the grid and the gate (one retry)
@@ -247,26 +270,38 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
                         **({"quick_stand_in": stand_in} if stand_in else {})}
         print(f"{tag} {QUICK_CONTINUES}", file=sys.stderr)
     jobs = planned_runs(cfg, plan, seeds) if plan is not None else []
-    payload = {"config": asdict(cfg), "configuration": name, "warm_seed": warm_seed,
+    payload = {"config": cfg.recorded(), "configuration": name, "warm_seed": warm_seed,
                "recipe": warm.recipe, "gate_thresholds": th.to_dict(),
                "gate_attempts": [a.to_dict() for a in attempts],
                "gate": gate_record,
                "measurement": meas.to_dict(), "seeds": seeds,
                **(plan.to_dict() if plan is not None else {}),
                "planned_runs": [j.to_dict() for j in jobs], "code": code_version()}
-    record = write_prediction(out / "prediction.json", payload)
+    if sealed is not None:
+        check_same_prediction(out, sealed, payload)  # the prediction is the folder's
+        record = sealed
+        print(f"{tag} resuming the sweep of prediction.json sha256 {record['sha256']}",
+              file=sys.stderr)
+    else:
+        record = write_prediction(out / "prediction.json", payload)
+        print(f"{tag} prediction.json sha256 {record['sha256']}", file=sys.stderr)
     sha = record["sha256"]
-    print(f"{tag} prediction.json sha256 {sha}", file=sys.stderr)
-    # 5: the sweep
+    # 5: the sweep, each finished run saved (atomically) as it finishes
     started = None
     runs: list[dict[str, Any]] = []
     if passed or continues:
-        started = utc_now()
+        before = (finished_runs(out, sha, [j.to_dict() for j in jobs]) if sealed is not None
+                  else Finished(None, []))
+        started = before.started or utc_now()
+
+        def save(done: list[dict[str, Any]]) -> None:
+            write_json(out / "sweep.json", {"prediction_sha256": sha,
+                                            "first_sweep_run_started_at": started,
+                                            "runs": done})
+
+        save(before.runs)  # the stamp, before the first run
         ctx = Context(cfg, warm.teacher, warm.student, tokenizer, info, k, train, ev)
-        runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs",
-                        lambda done: write_json(out / "sweep.json", {
-                            "prediction_sha256": sha, "first_sweep_run_started_at": started,
-                            "runs": done}))
+        runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs", save, before.runs)
     # 6: the report, against the sealed prediction
     report = analyse(cfg, record["payload"], sha, runs, started, passed)
     report["wall_time_s"] = time.time() - t0
