@@ -78,6 +78,7 @@ RULES: dict[str, str] = {
 """How each instrument is computed, in words (written beside the numbers in the report)."""
 
 _WHITESPACE = " \t\n\r"  # JSON's
+_BLOCK = 256  # positions per (n, V) array: a real vocabulary has 151,936 rows
 _DIGITS = "0123456789"
 
 
@@ -280,21 +281,21 @@ class MechanismTally:
         """Add the viable positions of a contract walk (:meth:`cliff.internal`'s ``Walker.
         walk``: ``rows``, ``steps``, ``labels``, ``unpack``) of rollouts whose full
         log-probs are ``logprobs`` ``(B, T, V)``."""
-        if len(walk.rows) == 0:
-            return
         types = np.array([position_type(lab) or "" for lab in walk.labels])
-        valid = walk.unpack(logprobs.shape[-1])  # (N, V)
-        lp = logprobs[walk.rows, walk.steps]  # (N, V)
-        log_valid = _logsumexp(np.where(valid, lp, -np.inf))  # (N,)
-        log_tail = _logsumexp(np.where(valid, -np.inf, lp))  # (N,)
-        for ty in POSITION_TYPES:
-            sel = types == ty
-            if sel.any():
-                s = self._types.setdefault(ty, [0.0, 0.0, 0.0, 0.0])
-                s[0] += float(sel.sum())
-                s[1] += float(np.exp(log_valid[sel]).sum())
-                s[2] += float(np.exp(log_tail[sel]).sum())
-                s[3] += float(log_tail[sel].sum())
+        for lo in range(0, len(walk.rows), _BLOCK):  # (n, V) arrays, a block at a time
+            block = slice(lo, lo + _BLOCK)
+            valid = walk.unpack(logprobs.shape[-1], block)  # (n, V)
+            lp = logprobs[walk.rows[block], walk.steps[block]]  # (n, V)
+            log_valid = _logsumexp(np.where(valid, lp, -np.inf))  # (n,)
+            log_tail = _logsumexp(np.where(valid, -np.inf, lp))  # (n,)
+            for ty in POSITION_TYPES:
+                sel = types[block] == ty
+                if sel.any():
+                    s = self._types.setdefault(ty, [0.0, 0.0, 0.0, 0.0])
+                    s[0] += float(sel.sum())
+                    s[1] += float(np.exp(log_valid[sel]).sum())
+                    s[2] += float(np.exp(log_tail[sel]).sum())
+                    s[3] += float(log_tail[sel].sum())
 
     # --- 3 and 4: the answers
     def add_answers(self, logprobs: NDArray[np.float64], gen: Sequence[Sequence[int]],
@@ -327,21 +328,23 @@ class MechanismTally:
 
     def _add_id_positions(self, logprobs: NDArray[np.float64],
                           positions: list[tuple[int, int, int]]) -> None:
-        rows, steps, used = (np.array(x, dtype=np.int64) for x in zip(*positions, strict=True))
-        probs = np.exp(logprobs[rows, steps])  # (N, V)
-        digit, fixed = self._token_classes(probs.shape[-1])
-        by_digit = probs @ digit  # (N, k): mass on each id
-        rest = probs @ fixed  # (N, 3): close, separator, end
-        is_used = (used[:, None] >> np.arange(self.k)) & 1 == 1  # (N, k)
-        fresh = np.where(is_used, 0.0, by_digit).sum(axis=1)
-        dup = np.where(is_used, by_digit, 0.0).sum(axis=1)
-        other = np.clip(probs.sum(axis=1) - fresh - dup - rest.sum(axis=1), 0.0, None)
-        mass = np.column_stack([fresh, dup, rest, other])  # (N, 6)
-        n_used = np.array([bin(int(u)).count("1") for u in used])
-        for i in np.unique(n_used):
-            sel = n_used == i
-            self._id_sums[i, 0] += sel.sum()
-            self._id_sums[i, 1:] += mass[sel].sum(axis=0)
+        digit, fixed = self._token_classes(logprobs.shape[-1])
+        for lo in range(0, len(positions), _BLOCK):  # (n, V) arrays, a block at a time
+            rows, steps, used = (np.array(x, dtype=np.int64)
+                                 for x in zip(*positions[lo : lo + _BLOCK], strict=True))
+            probs = np.exp(logprobs[rows, steps])  # (n, V)
+            by_digit = probs @ digit  # (n, k): mass on each id
+            rest = probs @ fixed  # (n, 3): close, separator, end
+            is_used = (used[:, None] >> np.arange(self.k)) & 1 == 1  # (n, k)
+            fresh = np.where(is_used, 0.0, by_digit).sum(axis=1)
+            dup = np.where(is_used, by_digit, 0.0).sum(axis=1)
+            other = np.clip(probs.sum(axis=1) - fresh - dup - rest.sum(axis=1), 0.0, None)
+            mass = np.column_stack([fresh, dup, rest, other])  # (n, 6)
+            n_used = is_used.sum(axis=1)
+            for i in np.unique(n_used):
+                sel = n_used == i
+                self._id_sums[i, 0] += sel.sum()
+                self._id_sums[i, 1:] += mass[sel].sum(axis=0)
 
     def _token_classes(self, vocab: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(V, k)`` one-hot of the tokens that lead with each id, and ``(V, 3)`` of those
