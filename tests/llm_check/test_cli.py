@@ -16,8 +16,9 @@ from validate.llm_check import cli, config
 from validate.llm_check.cli import FLAGS, build_parser, flag_default, main, parse_args
 from validate.llm_check.config import Config, field_docs
 
-COMMAND_LINE = ("--out", "--seed", "--warm-seeds", "--seeds", "--quick", "--gate-only",
-                "--config", "--c", "--c-low", "--c-new", "--opd-steps", "--workers",
+COMMAND_LINE = ("--out", "--resume", "--seed", "--warm-seeds", "--seeds", "--quick", "--gate-only",
+                "--config", "--c", "--c-low", "--c-new", "--opd-steps", "--opd-lr",
+                "--optimizer", "--workers",
                 "--schedule", "--schedule-margin", "--student", "--teacher", "--data",
                 "--device")
 """The flags of ``python -m validate.llm_check``, in the order ``--help`` lists them."""
@@ -89,6 +90,8 @@ def test_values_reach_the_config() -> None:
     assert quick == dataclasses.replace(Config(device=flag_default("device"), n_seeds=5),
                                         quick=True).quick_version()
     assert quick.n_seeds == 1 and quick.opd_steps == 4
+    sgd = parse_args(["--optimizer", "sgd", "--opd-lr", "0.05"])
+    assert (sgd.optimizer, sgd.opd_lr) == ("sgd", 0.05) and parse_args([]).optimizer == "adam"
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -97,6 +100,7 @@ def test_values_reach_the_config() -> None:
     (["--schedule-margin", "2"], r"--schedule-margin must be in \[0, 1\], got 2.0"),
     (["--c-low", "1"], r"--c-low must be in \[0, 1\), got 1.0"),
     (["--seeds", "0"], "--seeds, --opd-steps and --workers must be >= 1, got 0, 60, 2"),
+    (["--opd-lr", "0"], "--opd-lr must be finite and > 0, got 0.0"),
 ])
 def test_checks_name_the_flag(argv: list[str], match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -17,7 +17,8 @@ import validate.llm_check
 PACKAGE = Path(validate.llm_check.__file__).parent
 MODULES = sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE)]))
 LIGHT = ("config", "plan", "analysis", "sealing", "onset", "preregistered_tests",
-         "verdict_rules", "grid", "gate", "figure", "summary", "prompts", "task")
+         "verdict_rules", "grid", "gate", "figure", "summary", "prompts", "task", "mechanism",
+         "resume")
 """Modules that must import without torch or transformers."""
 
 

@@ -1,9 +1,11 @@
 """The OPD loop on tiny models (validate.llm_check.opd): the scheduler hook sees every
-structural position of the batch (validate.llm_check.scheduled_lambda), and saved
-checkpoints reload offline and take an OPD step."""
+structural position of the batch (validate.llm_check.scheduled_lambda), saved checkpoints
+reload offline and take an OPD step, and --optimizer sgd is one plain SGD step on the
+REINFORCE loss."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,16 @@ import torch
 
 import cliff
 from validate.llm_check.config import Config
-from validate.llm_check.models import TinyQwen3, left_pad, load_checkpoint, new_model, train_sft
-from validate.llm_check.opd import Models, run_opd
+from validate.llm_check.models import (
+    TinyQwen3,
+    left_pad,
+    load_checkpoint,
+    new_model,
+    sample,
+    token_logprobs,
+    train_sft,
+)
+from validate.llm_check.opd import Models, encode, make_optimizer, run_opd, update
 from validate.llm_check.scheduled_lambda import scheduler_lambda_fn
 from validate.llm_check.task import POSITION_TYPES, make_prompts
 from validate.llm_check.tokenizer import build_tokenizer, token_info
@@ -87,3 +97,54 @@ def test_saved_checkpoints_reload_and_take_an_opd_step(tmp_path: Path) -> None:
     assert len(r["history"]) == 1 and 0.0 <= r["final"]["parse_rate"] <= 1.0
     changed = any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
     assert changed
+
+
+def test_one_sgd_step_is_theta_minus_lr_times_the_reinforce_gradient() -> None:
+    # --optimizer sgd: one pass of plain SGD on the REINFORCE loss -sum(A log pi) / sum(mask),
+    # with no gradient-norm clip (the gradient here is far above max_grad_norm) and no second
+    # epoch; Adam, the default, moves the weights elsewhere.
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    student = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 4).eval()
+    prompts = make_prompts(6, 8, 3, np.random.default_rng(1))
+    ids, mask = encode(prompts, tok, info, "cpu")
+    gen, live = sample(student, ids, mask, 10, [info.eos_id], torch.Generator().manual_seed(0))
+    b_mask = live.float()
+    with torch.no_grad():
+        b_logprobs = token_logprobs(student, ids, mask, gen)
+    b_adv = 50.0 * torch.randn(gen.shape, generator=torch.Generator().manual_seed(1))
+    cfg = dataclasses.replace(Config(), optimizer="sgd", opd_lr=0.01)
+    theta = {n: p.detach().clone() for n, p in student.named_parameters()}
+    student.train()
+    loss = -(b_adv * token_logprobs(student, ids, mask, gen) * b_mask).sum() / b_mask.sum()
+    grads = torch.autograd.grad(loss, list(student.parameters()))
+    student.eval()
+    norm = torch.sqrt(sum((g * g).sum() for g in grads))
+    assert norm > 10 * cfg.max_grad_norm  # a clip would have rescaled the step
+    want = {n: theta[n] - cfg.opd_lr * g
+            for (n, _), g in zip(student.named_parameters(), grads, strict=True)}
+    opt = make_optimizer(student, cfg)
+    assert type(opt) is torch.optim.SGD
+    update(student, opt, cfg, ids, mask, gen, b_logprobs, b_adv, b_mask)
+    for n, p in student.named_parameters():
+        torch.testing.assert_close(p.detach(), want[n], rtol=0, atol=1e-7, msg=n)
+    adam = new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 4)
+    adam.load_state_dict({n: theta[n] for n in theta}, strict=False)
+    adam_cfg = dataclasses.replace(cfg, optimizer="adam")
+    update(adam, make_optimizer(adam, adam_cfg), adam_cfg, ids, mask, gen, b_logprobs, b_adv,
+           b_mask)
+    assert any(not torch.allclose(p, want[n], atol=1e-5) for n, p in adam.named_parameters())
+
+
+def test_an_sgd_run_trains_the_student() -> None:
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    models = [new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), s).eval()
+              for s in (1, 2, 1)]
+    before = {k: v.clone() for k, v in models[1].state_dict().items()}
+    cfg = Config(opd_steps=2, rollouts=4, eval_rollouts=4, optimizer="sgd", opd_lr=0.05)
+    prompts = make_prompts(8, 8, 3, np.random.default_rng(0))
+    r = run_opd(Models(models[0], models[1], models[2]), prompts, prompts[:4], tok, info, cfg,
+                8, 1.2, seed=0, progress=False)
+    assert len(r["history"]) == 2
+    assert any(not torch.equal(before[k], v) for k, v in models[1].state_dict().items())

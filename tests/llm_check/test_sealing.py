@@ -171,6 +171,25 @@ def test_report_rules(report: dict[str, Any], match: str) -> None:
         check_report(report, seal(PAYLOAD, written_at=WRITTEN))
 
 
+def test_a_quick_run_past_its_failed_gate_ran_its_sweep_and_stays_void() -> None:
+    # Only a --quick prediction that records going on past its failed gate lets a failed gate
+    # have a sweep; every verdict stays VOID, and the sweep started after the seal.
+    quick = seal({**PAYLOAD, "config": {"quick": True},
+                  "gate": {"passed": False, "quick_continued": True}}, written_at=WRITTEN)
+    ran = "2026-05-14T09:31:00+00:00"
+    check_report(_report(False, ran, ("VOID",) * 3), quick)
+    with pytest.raises(ValueError, match="every verdict must be VOID"):
+        check_report(_report(False, ran, ("VOID", "HIT", "VOID")), quick)
+    with pytest.raises(ValueError, match="first_sweep_run_started_at must be an ISO-8601"):
+        check_report(_report(False, None, ("VOID",) * 3), quick)
+    with pytest.raises(ValueError, match="is not after"):
+        check_report(_report(False, WRITTEN, ("VOID",) * 3), quick)
+    full = seal({**PAYLOAD, "config": {"quick": False},
+                 "gate": {"passed": False, "quick_continued": True}}, written_at=WRITTEN)
+    with pytest.raises(ValueError, match="no sweep may have started"):
+        check_report(_report(False, ran, ("VOID",) * 3), full)
+
+
 def test_tests_block_rules() -> None:
     with pytest.raises(ValueError, match=r"tests.clip_cross_prediction.verdict must be one of"):
         build_tests_block({"verdict": "HIT"}, {"verdict": "MISS"}, {"verdict": "PASS"})

@@ -12,7 +12,7 @@ import numpy as np
 
 from validate.llm_check.analysis import analyse
 from validate.llm_check.config import Config
-from validate.llm_check.figure import figure
+from validate.llm_check.figure import figure, mechanism_figure
 from validate.llm_check.grid import design_grid
 from validate.llm_check.jobs import Context, run_jobs
 from validate.llm_check.measurement import Measurement
@@ -70,6 +70,15 @@ def test_planned_runs_in_worker_processes_give_a_checked_report(tmp_path: Path) 
     assert report["tests"]["cliff_interval"]["reasons"]
     assert {"cliff_disappeared", "onset"} <= set(report["control"])
     assert "mass_change" in report["attribution"]
+    # the mechanism of every run kind at every evaluated step, pooled over the seeds
+    rows = report["mechanism"]["rows"]
+    assert {(r["kind"], r["step"]) for r in rows} == {("main", 1), ("main", 2), ("clip", 1),
+                                                      ("control", 1), ("schedule", 1)}
+    for r in rows:
+        assert r["failures"]["answers"] == 8 and r["clip_share"]["tokens"] > 0
+        assert set(r["masses"]) and all("tail_edge" in m for m in r["masses"].values())
+        assert r["id_positions"]["n"] == sum(e["n"] for e in r["id_positions"]["by_item_index"])
+    assert len(mechanism_figure(report).axes) == 4
     sched = report["schedule"]
     assert sched["passes"] == (sched["mean_parse_rate"] >= sched["best_sub_threshold_parse_rate"]
                                - sched["margin"] and sched["mean_lambda"]

@@ -15,9 +15,12 @@ Modules, in the order a run uses them:
   :mod:`~validate.llm_check.plan` (the predictions and the planned runs),
   :mod:`~validate.llm_check.sealing` (the prediction sealed by sha256, the report checked
   against it);
-* the sweep: :mod:`~validate.llm_check.opd` (the clipped G-OPD loop),
+* the sweep: :mod:`~validate.llm_check.opd` (the clipped G-OPD loop, Adam or SGD),
   :mod:`~validate.llm_check.scheduled_lambda`, :mod:`~validate.llm_check.jobs` (the planned
-  runs in worker processes);
+  runs in worker processes), :mod:`~validate.llm_check.mechanism` (measured at every
+  evaluation: masses against the clip-safe edges, clip shares, first violations, masses at
+  id positions) and :mod:`~validate.llm_check.resume` (``--resume``: an interrupted sweep
+  continued from its finished runs);
 * after the sweep: :mod:`~validate.llm_check.analysis` (the report), built on
   :mod:`~validate.llm_check.onset` (onset, bootstrap), :mod:`~validate.llm_check.
   preregistered_tests` (tests (a), (b), (c)) and :mod:`~validate.llm_check.verdict_rules`

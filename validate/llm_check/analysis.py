@@ -4,8 +4,11 @@
 (:meth:`~validate.llm_check.plan.Plan.from_dict`), so the report is computed against what was
 sealed, and assembles ``report.json``: the three pre-registered tests
 (:mod:`validate.llm_check.preregistered_tests`), the no-clip control, the direction past the
-cliff, the attribution to a position type, the per-seed curves and, with a schedule, its
-verdict.  A failed gate gives a report whose every test is VOID with the gate's message.
+cliff, the attribution to a position type, the per-seed curves, the mechanism
+(:mod:`validate.llm_check.mechanism`, per run kind, lambda and step) and, with a schedule,
+its verdict.  A failed gate gives a report whose every test is VOID with the gate's message; a
+``--quick`` run that went on past its failed gate (``quick_continued`` in the prediction's
+gate) gets the whole analysis, with the gate and every verdict VOID.
 
 Runs are the results of :func:`validate.llm_check.jobs.run_jobs`: ``{"job": Job.to_dict(),
 "evals": {step: evaluation}, "final": ..., "history": ..., "mean_lambda": ...}``.  Only
@@ -16,12 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from validate.llm_check.config import Config
+from validate.llm_check.mechanism import mechanism_block
 from validate.llm_check.onset import Sweep, onset
 from validate.llm_check.plan import Plan
 from validate.llm_check.preregistered_tests import (
@@ -94,13 +97,17 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
         The gate's outcome.
     """
     report: dict[str, Any] = {
-        "config": asdict(cfg), "configuration": pred["configuration"],
+        "config": cfg.recorded(), "configuration": pred["configuration"],
         "warm_seed": pred["warm_seed"], "prediction_sha256": sha,
         "prediction_written_at": pred["written_at"], "first_sweep_run_started_at": started,
         "gate": {"passed": passed, "message": pred["gate"]["message"],
                  "attempts": len(pred["gate_attempts"])},
         "measurement": pred["measurement"]}
-    if not passed:
+    continued = bool(pred["gate"].get("quick_continued")) and not passed
+    if continued:  # --quick past its failed gate: the whole analysis, every verdict VOID
+        report["gate"] |= {"verdict": Verdict.VOID.value, "quick_continued": True,
+                           "note": pred["gate"]["note"]}
+    elif not passed:
         why = pred["gate"]["message"]
         report["tests"] = build_tests_block(void(why), void(why), void(why))
         report["summary"] = why if why.startswith("VOID") else f"VOID: {why}"
@@ -134,7 +141,14 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
     c_res = (clip_cross_test(at_T, at_new, shift, rng=rng, gate_passed=True,
                              config=plan.test_config).to_dict()
              if math.isfinite(shift) else void("clip shift prediction undefined"))
-    report["tests"] = build_tests_block(a.to_dict(), b_res, c_res)
+    tests = [a.to_dict(), b_res, c_res]
+    if continued:
+        why = pred["gate"]["message"]
+        why = why if why.startswith("VOID") else f"VOID: {why}"
+        tests = [{**t, "verdict": Verdict.VOID.value,
+                  "reasons": [f"{why} ({pred['gate']['note']})", *t.get("reasons", [])]}
+                 for t in tests]
+    report["tests"] = build_tests_block(*tests)
     # control: the cliff should disappear without a clip
     lam_c = list(plan.control.lambdas)
     ctrl_rates = np.mean(per_seed(runs, "control", lam_c, seeds, T, "parse_rate"), axis=0)
@@ -161,10 +175,14 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
     report["windows"] = {k: list(v) for k, v in wins.items()}
     if plan.schedule is not None:
         report["schedule"] = schedule_verdict(plan, runs, lam, parse)
+    report["mechanism"] = mechanism_block(runs, pred["measurement"]["position_types"])
     report["runs"] = [{kk: vv for kk, vv in r.items() if kk != "evals"}
                       | {"evals": {st: {kk: vv for kk, vv in e.items() if kk != "parsed"}
                                    for st, e in r["evals"].items()}} for r in runs]
     report["summary"] = "; ".join(f"{k}: {v['verdict']}" for k, v in report["tests"].items())
+    if continued:
+        report["summary"] = f"VOID: the gate failed (--quick went on past it); " \
+                            f"{report['summary']}"
     return report
 
 

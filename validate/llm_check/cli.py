@@ -5,7 +5,8 @@ The command line only parses and dispatches.  Its flags (:data:`FLAGS`) are fiel
 (:func:`~validate.llm_check.config.field_docs`), its type, choices and default the field's
 own (:func:`build_parser`).  Every configuration and warm-start seed is then one unit
 (:func:`validate.llm_check.unit.run_unit`), in the folder ``--out`` or, for several units,
-in its subfolder ``<config>_w<seed>``.
+in its subfolder ``<config>_w<seed>``.  ``--resume FOLDER`` continues the interrupted units in
+``FOLDER`` (:mod:`validate.llm_check.resume`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import torch
 from cliff.internal import write_json
 from validate.llm_check import unit
 from validate.llm_check.config import Config, field_docs
+from validate.llm_check.resume import ResumeRefused
 
 __all__ = ["FLAGS", "build_parser", "parse_args", "main"]
 
 FLAGS: dict[str, str] = {
-    "out": "--out", "seed": "--seed", "warm_seeds": "--warm-seeds", "n_seeds": "--seeds",
-    "quick": "--quick", "gate_only": "--gate-only", "config": "--config", "c": "--c",
-    "c_low": "--c-low", "c_new": "--c-new", "opd_steps": "--opd-steps", "workers": "--workers",
+    "out": "--out", "resume": "--resume", "seed": "--seed", "warm_seeds": "--warm-seeds",
+    "n_seeds": "--seeds", "quick": "--quick", "gate_only": "--gate-only", "config": "--config",
+    "c": "--c", "c_low": "--c-low", "c_new": "--c-new", "opd_steps": "--opd-steps",
+    "opd_lr": "--opd-lr", "optimizer": "--optimizer", "workers": "--workers",
     "schedule": "--schedule", "schedule_margin": "--schedule-margin", "student": "--student",
     "teacher": "--teacher", "data": "--data", "device": "--device"}
 """The fields of :class:`Config` the command line sets, each with its flag, in the order
@@ -106,6 +109,11 @@ def check_flags(cfg: Config) -> None:
         raise ValueError(f"--schedule-margin must be in [0, 1], got {cfg.schedule_margin!r}")
     if cfg.c_low is not None and not 0 <= cfg.c_low < 1:
         raise ValueError(f"--c-low must be in [0, 1), got {cfg.c_low!r}")
+    if cfg.resume is not None and cfg.gate_only:
+        raise ValueError(f"--resume continues a sweep and --gate-only runs none; got both "
+                         f"(--resume {cfg.resume})")
+    if not (cfg.opd_lr > 0 and math.isfinite(cfg.opd_lr)):
+        raise ValueError(f"--opd-lr must be finite and > 0, got {cfg.opd_lr!r}")
     if cfg.n_seeds < 1 or cfg.opd_steps < 1 or cfg.workers < 1:
         raise ValueError(f"--seeds, --opd-steps and --workers must be >= 1, got "
                          f"{cfg.n_seeds!r}, {cfg.opd_steps!r}, {cfg.workers!r}")
@@ -131,12 +139,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # threads than free cores slow the tiny models down several-fold (measured: 2 s/step at 2
     # threads against 0.35 s/step at 1 under a load of 8 on 2 cores)
     t0 = time.time()
-    out = Path(cfg.out)
+    out = Path(cfg.resume or cfg.out)
     shared = unit.shared_inputs(cfg)
     units = [(n, w) for n in shared.configurations for w in cfg.warm_seeds]
+    folders = {(n, w): out if len(units) == 1 else out / f"{n}_w{w}" for n, w in units}
+    sealed = [f / "prediction.json" for f in folders.values()]
+    if cfg.resume and not any(p.exists() for p in sealed):
+        raise ResumeRefused(f"--resume {cfg.resume}: no sealed prediction to continue there "
+                            f"(looked for {[str(p) for p in sealed]})")
     results = {}
     for name, w in units:
-        folder = out if len(units) == 1 else out / f"{name}_w{w}"
+        folder = folders[(name, w)]
         folder.mkdir(parents=True, exist_ok=True)
         results[f"{name}_w{w}"] = unit.run_unit(cfg, name, w, folder, shared)
     if len(units) == 1:

@@ -15,7 +15,7 @@ import dataclasses
 import inspect
 import textwrap
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Config", "field_docs"]
 
@@ -25,7 +25,12 @@ class Config:
     """Everything a run depends on; saved with every result (and in the prediction)."""
 
     out: str = "runs/llm_check"
-    """output folder; must hold no prediction yet, since pre-registration writes it once"""
+    """output folder; must hold no prediction yet, since pre-registration writes it once
+    (--resume continues one that does)"""
+    resume: str | None = None
+    """folder of an interrupted run to continue (instead of --out): its finished OPD runs are
+    kept and the others run; refused unless this command would seal the prediction there
+    (the same flags but --out, the same code, the same sha256)"""
     config: Literal["softening", "sharpening", "both"] = "sharpening"
     """warm-start configuration(s) to run; with --student/--teacher the configuration the
     gate checks the checkpoints against ('both' counts as 'sharpening')"""
@@ -38,7 +43,8 @@ class Config:
     """OPD seeds per lambda, >= 1; the tests' design minimum is 3"""
     quick: bool = False
     """tiny budgets: checks the pipeline end to end in a few minutes (fewer steps, rollouts,
-    seeds; every verdict VOID by design)"""
+    seeds; every verdict VOID by design); a failed gate does not stop it: the sweep, the
+    mechanism and the analysis run past it, the gate marked VOID"""
     gate_only: bool = False
     """build the warm start, measure it, evaluate the gate, write gate.json and stop (no
     prediction, no sweep)"""
@@ -112,13 +118,17 @@ class Config:
     rollouts: int = 32
     """student rollouts per update"""
     opd_lr: float = 1e-3
-    """Adam learning rate of the OPD update"""
+    """learning rate of the OPD update (Adam's, or SGD's with --optimizer sgd)"""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """OPD optimizer: 'adam' (Adam, update_epochs PPO epochs per batch, gradient-norm clip
+    max_grad_norm) or 'sgd' (plain SGD on the REINFORCE step: one epoch, no gradient-norm
+    clip)"""
     update_epochs: int = 2
-    """PPO epochs per batch"""
+    """PPO epochs per batch (adam; sgd takes one)"""
     clip_coef: float = 0.2
-    """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps])"""
+    """PPO ratio clip epsilon (pi_new / pi_old in [1-eps, 1+eps]; adam)"""
     max_grad_norm: float = 1.0
-    """gradient-norm clip"""
+    """gradient-norm clip (adam; sgd has none)"""
     eval_rollouts: int = 512
     """held-out rollouts for parse rate and NDCG@1 (one per prompt, shared by every run)"""
     mass_every: int = 5
@@ -144,6 +154,11 @@ class Config:
     data: str | None = None
     """JSONL file of real prompts, {"prompt": str, "relevance": [K numbers]} per line; unset
     (None): the synthetic task"""
+
+    def recorded(self) -> dict[str, Any]:
+        """``asdict(self)`` as the prediction and the report record it: without ``resume``,
+        which says how a command continues a run, not what the run is."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "resume"}
 
     @property
     def c_low_value(self) -> float:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from validate.llm_check.config import Config
 from validate.llm_check.opd import Models, run_opd
 from validate.llm_check.plan import Job
+from validate.llm_check.resume import job_key
 from validate.llm_check.scheduled_lambda import scheduler_lambda_fn
 from validate.llm_check.sealing import utc_now
 from validate.llm_check.task import Prompt, contract
@@ -81,32 +82,35 @@ def run_job(job: Job) -> dict[str, Any]:
 
 
 def run_jobs(ctx: Context, jobs: Sequence[Job], desc: str,
-             on_result: Callable[[list[dict[str, Any]]], object] | None = None
-             ) -> list[dict[str, Any]]:
+             on_result: Callable[[list[dict[str, Any]]], object] | None = None,
+             done: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Run ``jobs`` (``ctx.cfg.workers`` spawned processes, or in this process when 1) and
     return their results in the order of ``jobs``; ``on_result`` sees the finished ones
-    after each (for saving progress)."""
+    after each (for saving progress).  Jobs whose result is in ``done`` (the finished runs
+    of an interrupted sweep) are not run again; the progress bar counts them as done."""
     cfg = ctx.cfg
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), desc=desc)
+    kept = {job_key(r["job"]): r for r in done}
+    results: list[dict[str, Any] | None] = [kept.get(job_key(j.to_dict())) for j in jobs]
+    todo = [i for i, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc)
 
-    def done(i: int, r: dict[str, Any]) -> None:
+    def finish(i: int, r: dict[str, Any]) -> None:
         results[i] = r
         bar.update(1)
         if on_result is not None:
             on_result([x for x in results if x is not None])
 
-    if cfg.workers <= 1 or cfg.device != "cpu":
+    if todo and (cfg.workers <= 1 or cfg.device != "cpu"):
         threads = torch.get_num_threads()
         _init(ctx, threads)
-        for i, job in enumerate(jobs):
-            done(i, run_job(job))
-    else:
+        for i in todo:
+            finish(i, run_job(jobs[i]))
+    elif todo:
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=spawn, initializer=_init,
                                  initargs=(ctx, cfg.threads)) as pool:
-            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            futures = {pool.submit(run_job, jobs[i]): i for i in todo}
             for fut in as_completed(futures):
-                done(futures[fut], fut.result())
+                finish(futures[fut], fut.result())
     bar.close()
     return [r for r in results if r is not None]

@@ -12,8 +12,10 @@ advantage")::
 
 with ``pi`` the student that sampled the rollout, ``piT`` the teacher and ``pi0`` the frozen
 warm-start student (the G-OPD reference).  The update is PPO's clipped surrogate on the
-per-token ratio ``pi_new / pi`` (``update_epochs`` passes over the batch); with one epoch it
-is exactly REINFORCE with the advantage above.
+per-token ratio ``pi_new / pi`` (``update_epochs`` passes over the batch, Adam, gradient-norm
+clip); with one epoch it is exactly REINFORCE with the advantage above.  ``optimizer = "sgd"``
+takes that REINFORCE step with plain SGD instead: one pass, no gradient-norm clip,
+``theta <- theta - lr * grad`` (:func:`update`).
 
 Shapes: ``B`` rollouts, ``P`` prompt length, ``T`` generated length, ``V`` vocabulary.
 """
@@ -33,11 +35,13 @@ from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
 
 from cliff.internal import stop_mask
 from validate.llm_check.config import Config
+from validate.llm_check.mechanism import ClipCount, MechanismTally
 from validate.llm_check.models import answer_logprobs, left_pad, sample, token_logprobs
 from validate.llm_check.task import POSITION_TYPES, Prompt, ndcg_at_1, parse_strict, position_type
 from validate.llm_check.tokenizer import TokenInfo
 
-__all__ = ["Models", "LambdaFn", "encode", "valid_mass_by_type", "evaluate", "run_opd"]
+__all__ = ["Models", "LambdaFn", "encode", "walk_answers", "valid_mass_by_type", "evaluate",
+           "make_optimizer", "update", "run_opd"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,14 +69,22 @@ def encode(prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase, info: 
     return ids.to(device), mask.to(device)
 
 
+def walk_answers(gen: torch.Tensor, walker: Any, eos_id: int) -> Any:
+    """The contract ``walker``'s walk of the rollouts ``gen`` ``(B, T)``, each cut after its
+    first stop token."""
+    live = stop_mask(gen, [eos_id])
+    return walker.walk([row[: int(n)] for row, n in zip(gen.tolist(), live.sum(1).tolist(),
+                                                        strict=True)])
+
+
 def valid_mass_by_type(logprobs: NDArray[np.float64], gen: torch.Tensor, walker: Any,
-                       eos_id: int) -> dict[str, float]:
+                       eos_id: int, walk: Any = None) -> dict[str, float]:
     """Mean valid mass ``sum_{v valid} pi(v | context)`` per position type over the viable
     positions of the rollouts ``gen`` ``(B, T)``, from the full log-probs ``(B, T, V)`` of
-    the policy that sampled them; types absent from the batch are left out."""
-    live = stop_mask(gen, [eos_id])
-    walk = walker.walk([row[: int(n)] for row, n in zip(gen.tolist(), live.sum(1).tolist(),
-                                                        strict=True)])
+    the policy that sampled them; types absent from the batch are left out.  ``walk`` is
+    :func:`walk_answers`'s, when already made."""
+    if walk is None:
+        walk = walk_answers(gen, walker, eos_id)
     if len(walk.rows) == 0:
         return {}
     types = np.array([position_type(lab) or "" for lab in walk.labels])
@@ -83,22 +95,27 @@ def valid_mass_by_type(logprobs: NDArray[np.float64], gen: torch.Tensor, walker:
 
 
 def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase,
-             info: TokenInfo, cfg: Config, k: int, seed: int, walker: Any = None
-             ) -> dict[str, Any]:
+             info: TokenInfo, cfg: Config, k: int, seed: int, walker: Any = None,
+             mechanism: bool = False) -> dict[str, Any]:
     """Strict parse rate over rollouts (one per prompt, in prompt order) and NDCG@1 over the
     parsed ones; ``parsed`` holds the per-rollout indicators (rollout ``n`` answers prompt
     ``n``), and with a contract ``walker`` ``valid_mass`` the mean valid mass per position
     type.  ``ndcg_at_1_all`` scores unparseable answers as 0 (the product of both effects).
+    With ``mechanism`` (and a ``walker``) ``mechanism`` holds the evaluation's
+    :class:`~validate.llm_check.mechanism.MechanismTally` record, from the same rollouts and
+    log-probs.
     """
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
     parsed: list[bool] = []
     scores = []
     mass: dict[str, list[float]] = {}
+    tally = MechanismTally(k, info.texts, info.eos_id) if mechanism and walker else None
     for s in range(0, len(prompts), 128):
         chunk = prompts[s : s + 128]
         ids, mask = encode(chunk, tokenizer, info, cfg.device)
         gen, _ = sample(model, ids, mask, cfg.max_new, [info.eos_id], gen_)
-        for row, p in zip(gen.tolist(), chunk, strict=True):
+        rows = gen.tolist()
+        for row, p in zip(rows, chunk, strict=True):
             ranking = parse_strict(info.answer_text(row), k)
             parsed.append(ranking is not None)
             if ranking is not None:
@@ -106,8 +123,12 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
         if walker is not None:
             with torch.no_grad():
                 lp = answer_logprobs(model, ids, mask, gen).double().cpu().numpy()
-            for ty, v in valid_mass_by_type(lp, gen, walker, info.eos_id).items():
+            walk = walk_answers(gen, walker, info.eos_id)
+            for ty, v in valid_mass_by_type(lp, gen, walker, info.eos_id, walk).items():
                 mass.setdefault(ty, []).append(v)
+            if tally is not None:
+                tally.add_walk(lp, walk)
+                tally.add_answers(lp, rows, parsed[s : s + len(chunk)])
     n = len(prompts)
     out: dict[str, Any] = {
         "parse_rate": sum(parsed) / n,
@@ -118,7 +139,55 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
     }
     if walker is not None:
         out["valid_mass"] = {ty: float(np.mean(v)) for ty, v in mass.items()}
+    if tally is not None:
+        out["mechanism"] = tally.to_dict()
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the update
+
+
+def make_optimizer(student: Qwen3ForCausalLM, cfg: Config) -> torch.optim.Optimizer:
+    """``cfg.optimizer``'s optimizer of the student at ``cfg.opd_lr``: Adam (eps 1e-8) or
+    plain SGD (no momentum, no weight decay)."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(student.parameters(), lr=cfg.opd_lr)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
+    raise ValueError(f"cfg.optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}")
+
+
+def update(student: Qwen3ForCausalLM, optimizer: torch.optim.Optimizer, cfg: Config,
+           ids: torch.Tensor, mask: torch.Tensor, gen: torch.Tensor, b_logprobs: torch.Tensor,
+           b_advantages: torch.Tensor, b_mask: torch.Tensor) -> None:
+    """One OPD update of ``student`` on a batch of rollouts ``gen`` ``(B, T)`` with behaviour
+    log-probs, advantages and mask ``(B, T)`` (module docstring).
+
+    ``adam``: ``cfg.update_epochs`` passes of PPO's clipped surrogate, each clipped to
+    gradient norm ``cfg.max_grad_norm``.  ``sgd``: one step on the REINFORCE loss
+    ``-sum(A_t log pi(y_t)) / sum(mask)``, unclipped: ``theta - lr * grad``.
+    """
+    student.train()
+    if cfg.optimizer == "sgd":
+        newlogprob = token_logprobs(student, ids, mask, gen)  # (B, T)
+        pg_loss = -(b_advantages * newlogprob * b_mask).sum() / b_mask.sum()
+        optimizer.zero_grad()
+        pg_loss.backward()
+        optimizer.step()
+        student.eval()
+        return
+    for _ in range(cfg.update_epochs):
+        newlogprob = token_logprobs(student, ids, mask, gen)
+        ratio = torch.exp(newlogprob - b_logprobs)
+        pg_loss1 = -b_advantages * ratio
+        pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
+        pg_loss = (torch.max(pg_loss1, pg_loss2) * b_mask).sum() / b_mask.sum()
+        optimizer.zero_grad()
+        pg_loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+    student.eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,8 +207,11 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
     (the same seed, so the same sampling stream, at every point) after each step count in
     ``eval_at`` and after the last step.  Returns ``final`` (the last evaluation), ``evals``
     (step -> evaluation) and a short ``history`` (mean advantage, approximate reverse KL to
-    the teacher, lambda used, and with a contract ``walker`` the valid mass per position
-    type of the batch's own rollouts every ``cfg.mass_every`` steps).
+    the teacher, lambda used, the batch's shares of tokens clipped at the cap and the floor,
+    and with a contract ``walker`` the valid mass per position type of the batch's own
+    rollouts every ``cfg.mass_every`` steps).  With a ``walker`` each evaluation carries its
+    ``mechanism`` record (:mod:`validate.llm_check.mechanism`) with the ``clip_share`` of
+    the training tokens sampled up to that step.
     """
     c = cfg.c if c is None else c
     if c_low is None:
@@ -149,11 +221,20 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
     rng = np.random.default_rng(seed)
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
     student, teacher, reference = models.student, models.teacher, models.reference
-    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.opd_lr, eps=1e-8)
+    optimizer = make_optimizer(student, cfg)
     log_c, log_c_low = math.log(c), (math.log(c_low) if c_low > 0 else -math.inf)
     history: list[dict[str, Any]] = []
     evals: dict[int, dict[str, Any]] = {}
     lams: list[float] = []
+    clips = ClipCount()
+
+    def evaluate_with_clips(done: int) -> dict[str, Any]:
+        ev = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000, walker,
+                      mechanism=True)
+        if "mechanism" in ev:
+            ev["mechanism"]["clip_share"] = {"steps": done, **clips.to_dict()}
+        return ev
+
     for step in tqdm(range(steps), desc=desc, leave=False, disable=not progress):
         # --- rollouts
         idx = rng.integers(0, len(train_prompts), size=cfg.rollouts)
@@ -168,34 +249,30 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         lam_t = lam if lam_fn is None else lam_fn(step, models, ids, mask, gen)
         lams.append(float(lam_t))
         # --- clipped G-OPD advantage, per token
-        is_term = torch.clamp(b_teacher - b_logprobs, min=log_c_low, max=log_c)
+        log_ratio = b_teacher - b_logprobs  # (B, T) log piT / pi
+        is_term = torch.clamp(log_ratio, min=log_c_low, max=log_c)
         b_advantages = is_term + (lam_t - 1.0) * (b_teacher - b_reference)  # (B, T)
-        # --- PPO-style update
-        student.train()
-        for _ in range(cfg.update_epochs):
-            newlogprob = token_logprobs(student, ids, mask, gen)
-            ratio = torch.exp(newlogprob - b_logprobs)
-            pg_loss1 = -b_advantages * ratio
-            pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
-            pg_loss = (torch.max(pg_loss1, pg_loss2) * b_mask).sum() / b_mask.sum()
-            optimizer.zero_grad()
-            pg_loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-        student.eval()
+        counted = live.to(log_ratio.device)
+        n_live = int(counted.sum())
+        n_cap = int(((log_ratio > log_c) & counted).sum())  # where the clip binds
+        n_floor = int(((log_ratio < log_c_low) & counted).sum())
+        clips.add(n_live, n_cap, n_floor)
+        # --- the update: PPO-style (adam) or one REINFORCE step (sgd)
+        update(student, optimizer, cfg, ids, mask, gen, b_logprobs, b_advantages, b_mask)
         row: dict[str, Any] = {
             "step": step, "lambda": float(lam_t),
             "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),
             "reverse_kl": float(((b_logprobs - b_teacher) * b_mask).sum() / cfg.rollouts),
+            "clipped_at_cap": n_cap / max(1, n_live),
+            "clipped_at_floor": n_floor / max(1, n_live),
         }
         if walker is not None and (step % cfg.mass_every == 0 or step == steps - 1):
             row["valid_mass"] = valid_mass_by_type(b_full.double().cpu().numpy(), gen, walker,
                                                    info.eos_id)
         history.append(row)
         if step + 1 in eval_at and step + 1 != steps:
-            evals[step + 1] = evaluate(student, eval_prompts, tokenizer, info, cfg, k,
-                                       seed + 10_000, walker)
-    final = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000, walker)
+            evals[step + 1] = evaluate_with_clips(step + 1)
+    final = evaluate_with_clips(steps)
     evals[steps] = final
     keep = [h for h in history if "valid_mass" in h] or history[:: max(1, len(history) // 20)]
     return {"final": final, "evals": evals, "history": keep,

@@ -260,6 +260,9 @@ def check_report(report: Mapping[str, Any], prediction: Mapping[str, Any]) -> No
     ``first_sweep_run_started_at`` null (no sweep ran); a passed gate needs
     ``first_sweep_run_started_at``, ISO-8601 UTC and strictly after the prediction's
     ``written_at``; when the report carries ``prediction_sha256`` it is the prediction's.
+    A ``--quick`` run whose prediction records that it went on past its failed gate
+    (``gate.quick_continued`` of a prediction whose ``config.quick`` is true) keeps every
+    verdict VOID and needs ``first_sweep_run_started_at`` as a passed gate does.
 
     Parameters
     ----------
@@ -284,6 +287,9 @@ def check_report(report: Mapping[str, Any], prediction: Mapping[str, Any]) -> No
     tests = report.get("tests")
     problems += _tests_problems(tests)
     started = report.get("first_sweep_run_started_at")
+    pred_gate, pred_config = payload.get("gate"), payload.get("config")
+    continued = (isinstance(pred_gate, Mapping) and pred_gate.get("quick_continued") is True
+                 and isinstance(pred_config, Mapping) and pred_config.get("quick") is True)
     if passed is False:
         if isinstance(tests, Mapping):
             not_void = [k for k in TEST_NAMES if isinstance(tests.get(k), Mapping)
@@ -291,10 +297,10 @@ def check_report(report: Mapping[str, Any], prediction: Mapping[str, Any]) -> No
             if not_void:
                 problems.append(f"the gate failed, so every verdict must be VOID; not VOID: "
                                 f"{not_void}")
-        if started is not None:
+        if started is not None and not continued:
             problems.append(f"the gate failed, so no sweep may have started; "
                             f"first_sweep_run_started_at = {started!r}")
-    elif passed is True:
+    if passed is True or (passed is False and continued):
         try:
             t = parse_utc("first_sweep_run_started_at", started)
         except ValueError as err:

@@ -6,7 +6,12 @@ and compact copies of them for the repository.
 the predicted windows and every test's measured interval and verdict, null predictors and
 direction included.  With ``--archive DIR`` it also writes ``<config>_w<seed>.report.json``
 into ``DIR``: the report without the per-update training histories (the evaluations at T
-and 2T, the tests and the per-seed curves stay).
+and 2T, the tests and the per-seed curves stay).  With ``--mechanism`` it prints instead the
+mechanism of every report (:mod:`validate.llm_check.mechanism`), one row per main-grid lambda
+and evaluated step, pooled over the OPD seeds: the tail mass per position type over the
+clip-safe edge, the share of training tokens clipped at the cap and the floor, the first
+violations of the failed answers by category and item index, and the mass at id positions
+(``-`` for reports made before the mechanism was measured).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from cliff.internal import write_json
 
-__all__ = ["compact", "row", "table"]
+__all__ = ["compact", "row", "table", "MECHANISM_COLUMNS", "mechanism_rows", "mechanism_table"]
 
 COLUMNS = ("configuration, warm seed", "gate", "prediction sha256", "two-class window",
            "by-token window", "(a) onset interval",
@@ -84,6 +89,60 @@ def table(reports: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MECHANISM_COLUMNS = ("configuration, warm seed", "lambda", "step", "parse rate",
+                     "tail / clip-safe edge, by type", "clipped at cap, floor",
+                     "first violation: duplicate id, premature ], separator for id, "
+                     "early end, other", "failures by item index",
+                     "id-position mass: fresh, duplicate, ], separator, end, other")
+
+
+def _share(x: Any) -> str:
+    x = float(x)
+    return "-" if math.isnan(x) else f"{100 * x:.2f}%"
+
+
+def _ratio(x: Any) -> str:
+    x = float(x)
+    return "-" if math.isnan(x) else f"{x:.3g}"
+
+
+def mechanism_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The mechanism table's rows of one report (see ``MECHANISM_COLUMNS``): the main runs,
+    one row per lambda and evaluated step; one row of ``-`` when the report has none."""
+    unit = f"{report['configuration']} {report['warm_seed']}"
+    rows = [r for r in (report.get("mechanism") or {}).get("rows", []) if r["kind"] == "main"]
+    if not rows:
+        return [[unit] + ["-"] * (len(MECHANISM_COLUMNS) - 1)]
+    out = []
+    for r in rows:
+        masses = r["masses"]
+        tails = ", ".join(f"{ty} {_ratio(m.get('tail_over_edge', math.nan))}"
+                          for ty, m in masses.items())
+        clip = r.get("clip_share")
+        clipped = f"{_share(clip['cap_share'])}, {_share(clip['floor_share'])}" if clip else "-"
+        f = r["failures"]
+        cats = ", ".join(str(f["categories"].get(c, 0)) for c in
+                         ("duplicate_id", "premature_close", "separator_for_id", "early_end",
+                          "other"))
+        by_index = [sum(v[i] for v in f["by_item_index"].values())
+                    for i in range(max((len(v) for v in f["by_item_index"].values()),
+                                       default=0))]
+        index_cell = " ".join(f"{i}:{n}" for i, n in enumerate(by_index) if n) or "none"
+        mass = r["id_positions"]["mass"]
+        id_cell = ", ".join(_num(mass.get(c, math.nan), 3) for c in
+                            ("fresh_id", "duplicate_id", "close", "separator", "end", "other"))
+        out.append([unit, _num(r["lam"]), str(r["step"]), _num(r["parse_rate"], 3), tails,
+                    clipped, f"{cats} (of {f['failed']} failed)", index_cell, id_cell])
+    return out
+
+
+def mechanism_table(reports: Iterable[dict[str, Any]]) -> str:
+    """A Markdown table of the reports' mechanisms (``MECHANISM_COLUMNS``)."""
+    lines = ["| " + " | ".join(MECHANISM_COLUMNS) + " |", "|" + "---|" * len(MECHANISM_COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for r in reports for cells in mechanism_rows(r)]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(prog="python -m validate.llm_check.summary",
                                  description=__doc__,
@@ -91,6 +150,9 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("folders", nargs="+",
                     help="folders searched for report.json (and archived *.report.json)")
     ap.add_argument("--archive", help="write compact copies of the reports here")
+    ap.add_argument("--mechanism", action="store_true",
+                    help="print the mechanism table instead (one row per main-grid lambda "
+                         "and step)")
     ns = ap.parse_args(argv)
     paths = sorted(p for f in ns.folders for p in Path(f).rglob("*report.json"))
     if not paths:
@@ -100,7 +162,7 @@ def main(argv: list[str] | None = None) -> str:
         for r in reports:
             write_json(Path(ns.archive) / f"{r['configuration']}_w{r['warm_seed']}.report.json",
                        compact(r))
-    text = table(reports)
+    text = mechanism_table(reports) if ns.mechanism else table(reports)
     print(text)
     return text
 

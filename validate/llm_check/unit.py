@@ -18,20 +18,26 @@ Order of work, enforced by ``run_unit`` and recorded in the report:
    measurement, gate, plan;
 5. only when the gate passed: stamp ``first_sweep_run_started_at`` and run every planned OPD
    run (``jobs.run_jobs``: parallel workers, one torch thread each), each from a fresh copy
-   of the warm start, evaluated on the same prompts; the main runs at T and 2T steps;
+   of the warm start, evaluated on the same prompts; the main runs at T and 2T steps; the
+   finished runs are saved in ``sweep.json`` (atomically, after each), from which
+   ``--resume`` continues an interrupted sweep (:mod:`validate.llm_check.resume`);
 6. the three pre-registered tests, the control, the direction and the attribution
    (``analysis.analyse``); ``report.json`` is checked against the verified prediction
-   (``sealing.check_report``) and written with ``cliff_llm.png``.
+   (``sealing.check_report``) and written with ``cliff_llm.png`` and ``mechanism.png``.
 
-``--gate-only`` stops after step 3 and writes ``gate.json``.
+``--gate-only`` stops after step 3 and writes ``gate.json``.  A failed gate stops after step 4
+(every verdict VOID), except under ``--quick``, whose budgets fail the gate by design: it goes
+on through steps 5 and 6 past the failed gate, marked VOID in the prediction and the report
+(:data:`QUICK_CONTINUES`), so that the whole path runs (:func:`plan_inputs`).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +47,7 @@ import cliff
 from cliff.internal import same_tokenizer, save_figure, write_json
 from validate.llm_check.analysis import analyse
 from validate.llm_check.config import Config
-from validate.llm_check.figure import figure
+from validate.llm_check.figure import figure, mechanism_figure
 from validate.llm_check.gate import GateResult, GateThresholds, WarmStartStats, check_gate
 from validate.llm_check.grid import GridDesign, design_grid, finite_windows
 from validate.llm_check.jobs import Context, run_jobs
@@ -50,12 +56,18 @@ from validate.llm_check.models import load_checkpoint, on_device
 from validate.llm_check.opd import Models
 from validate.llm_check.plan import make_plan, planned_runs
 from validate.llm_check.prompts import prompt_sets
+from validate.llm_check.resume import (
+    Finished,
+    check_same_prediction,
+    finished_runs,
+    sealed_prediction,
+)
 from validate.llm_check.sealing import check_report, utc_now, verify_prediction, write_prediction
 from validate.llm_check.tokenizer import TokenInfo, build_tokenizer, token_info
 from validate.llm_check.warmstart import FORMAT_TYPE, WarmStart, train_warm_start
 
 __all__ = ["SharedInputs", "shared_inputs", "thresholds_for", "GateAttempt", "gate_for",
-           "code_version", "run_unit"]
+           "QUICK_CONTINUES", "QUICK_STAND_IN", "plan_inputs", "code_version", "run_unit"]
 
 
 # --- what the units share ----------------------------------------------------------------------
@@ -154,6 +166,31 @@ def gate_for(cfg: Config, name: str, meas: Measurement, attempt: int
     return check_gate(stats, thresholds_for(cfg), grid.step, attempt=attempt), grid, why
 
 
+QUICK_CONTINUES = ("the gate failed and is VOID; --quick runs the sweep, the mechanism and the "
+                   "analysis past it to check the whole path, and every verdict stays VOID")
+"""What the prediction and the report say when ``--quick`` goes on past a failed gate."""
+
+QUICK_STAND_IN: dict[str, Any] = {"binding_type": FORMAT_TYPE, "p": 0.999, "b": 0.5,
+                                  "windows": {"two_class": [1.2, 1.21]}}
+"""The stand-in a quick run plans on when its measurement names no binding type or no grid
+can be placed around its windows (written into the prediction when used)."""
+
+
+def plan_inputs(cfg: Config, meas: Measurement, grid: GridDesign | None
+                ) -> tuple[Measurement, GridDesign, dict[str, Any] | None]:
+    """The measurement and main grid a quick run past a failed gate plans on: its own when
+    they make a plan, else :data:`QUICK_STAND_IN` (returned third, None when not used)."""
+    if grid is not None and meas.binding_type is not None and meas.p is not None \
+            and meas.b is not None and finite_windows(meas.windows, cfg.grid_upper)[0]:
+        return meas, grid, None
+    s = QUICK_STAND_IN
+    wins = {k: (float(v[0]), float(v[1])) for k, v in s["windows"].items()}
+    stand_in = replace(meas, binding_type=str(s["binding_type"]), p=float(s["p"]),
+                       b=float(s["b"]), windows={k: list(v) for k, v in wins.items()})
+    return stand_in, design_grid(wins, cfg.n_grid, upper=cfg.grid_upper,
+                                 min_step=cfg.grid_min_step, beyond=cfg.n_beyond), s
+
+
 # --- one unit ----------------------------------------------------------------------------------
 def code_version() -> dict[str, Any]:
     """The code a prediction was made with: cliff's version and, in a git checkout, the commit
@@ -179,6 +216,20 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
     record with ``cfg.gate_only``)."""
     t0 = time.time()
     tag = f"[{name} w{warm_seed}]"
+    sealed = None  # with --resume: the folder's prediction, checked before any training
+    if cfg.resume:
+        sealed = sealed_prediction(out, cfg, name, warm_seed, code_version())
+        if sealed is not None:
+            cfg = replace(cfg, out=sealed["payload"]["config"]["out"])  # as it was sealed
+            if (out / "report.json").exists():
+                done = json.loads((out / "report.json").read_text(encoding="utf-8"))
+                if done.get("prediction_sha256") == sealed["sha256"]:
+                    print(f"{tag} finished already: {out / 'report.json'} kept", file=sys.stderr)
+                    return dict(done)
+    elif (out / "prediction.json").exists() and not cfg.gate_only:
+        raise FileExistsError(f"--out {str(out)!r} holds a sealed prediction already; "
+                              f"pre-registration writes it once (--resume {out} continues its "
+                              f"sweep)")
     tokenizer, info = shared.tokenizer, shared.info
     k, train, est, ev = prompt_sets(cfg, warm_seed)
     # 1-3: the warm start, its measurement, the grid and the gate (one retry)
@@ -201,6 +252,7 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
         warm = train_warm_start(cfg, name, warm_seed, tokenizer, info, cfg.retry_student_steps,
                                 cfg.retry_teacher_steps)  # the retry: both models, longer
     passed = attempts[-1].passed
+    continues = cfg.quick and not passed  # the quick run goes on past its failed gate (VOID)
     if cfg.gate_only:
         rec = {"configuration": name, "warm_seed": warm_seed, "passed": passed,
                "thresholds": th.to_dict(), "attempts": [a.to_dict() for a in attempts],
@@ -209,34 +261,54 @@ def run_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: SharedIn
         return rec
     # 4: the plan, sealed before any run
     seeds = [cfg.seed + s for s in range(cfg.n_seeds)]
+    gate_record: dict[str, Any] = {"passed": passed, "message": attempts[-1].message}
     plan = make_plan(cfg, meas, grid) if passed and grid is not None else None
+    if continues:
+        planned_on, main_grid, stand_in = plan_inputs(cfg, meas, grid)
+        plan = make_plan(cfg, planned_on, main_grid)
+        gate_record |= {"quick_continued": True, "note": QUICK_CONTINUES,
+                        **({"quick_stand_in": stand_in} if stand_in else {})}
+        print(f"{tag} {QUICK_CONTINUES}", file=sys.stderr)
     jobs = planned_runs(cfg, plan, seeds) if plan is not None else []
-    payload = {"config": asdict(cfg), "configuration": name, "warm_seed": warm_seed,
+    payload = {"config": cfg.recorded(), "configuration": name, "warm_seed": warm_seed,
                "recipe": warm.recipe, "gate_thresholds": th.to_dict(),
                "gate_attempts": [a.to_dict() for a in attempts],
-               "gate": {"passed": passed, "message": attempts[-1].message},
+               "gate": gate_record,
                "measurement": meas.to_dict(), "seeds": seeds,
                **(plan.to_dict() if plan is not None else {}),
                "planned_runs": [j.to_dict() for j in jobs], "code": code_version()}
-    record = write_prediction(out / "prediction.json", payload)
+    if sealed is not None:
+        check_same_prediction(out, sealed, payload)  # the prediction is the folder's
+        record = sealed
+        print(f"{tag} resuming the sweep of prediction.json sha256 {record['sha256']}",
+              file=sys.stderr)
+    else:
+        record = write_prediction(out / "prediction.json", payload)
+        print(f"{tag} prediction.json sha256 {record['sha256']}", file=sys.stderr)
     sha = record["sha256"]
-    print(f"{tag} prediction.json sha256 {sha}", file=sys.stderr)
-    # 5: the sweep
+    # 5: the sweep, each finished run saved (atomically) as it finishes
     started = None
     runs: list[dict[str, Any]] = []
-    if passed:
-        started = utc_now()
+    if passed or continues:
+        before = (finished_runs(out, sha, [j.to_dict() for j in jobs]) if sealed is not None
+                  else Finished(None, []))
+        started = before.started or utc_now()
+
+        def save(done: list[dict[str, Any]]) -> None:
+            write_json(out / "sweep.json", {"prediction_sha256": sha,
+                                            "first_sweep_run_started_at": started,
+                                            "runs": done})
+
+        save(before.runs)  # the stamp, before the first run
         ctx = Context(cfg, warm.teacher, warm.student, tokenizer, info, k, train, ev)
-        runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs",
-                        lambda done: write_json(out / "sweep.json", {
-                            "prediction_sha256": sha, "first_sweep_run_started_at": started,
-                            "runs": done}))
+        runs = run_jobs(ctx, jobs, f"{name} w{warm_seed} OPD runs", save, before.runs)
     # 6: the report, against the sealed prediction
     report = analyse(cfg, record["payload"], sha, runs, started, passed)
     report["wall_time_s"] = time.time() - t0
     check_report(report, verify_prediction(out / "prediction.json", expected_sha256=sha))
     write_json(out / "report.json", report)
     save_figure(figure(report), out / "cliff_llm.png", dpi=120)
+    save_figure(mechanism_figure(report), out / "mechanism.png", dpi=120)
     for test, entry in report["tests"].items():
         print(f"{tag} {test}: {entry['verdict']}", file=sys.stderr)
     return report
