@@ -200,7 +200,7 @@ def test_an_empty_batch_keeps_the_last_lambda(tok: Any) -> None:
 
 def readme_block(heading: str) -> str:
     """The first ``python`` code block after ``heading`` in README.md."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     start = text.index("```python\n", text.index(heading)) + len("```python\n")
     return text[start : text.index("```", start)]
 
