@@ -240,7 +240,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         idx = rng.integers(0, len(train_prompts), size=cfg.rollouts)
         ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
         gen, live = sample(student, ids, mask, cfg.max_new, [info.eos_id], gen_)  # (B, T)
-        b_mask = live.float()
+        b_mask = live.to(gen.device).float()  # sample returns live on the CPU
         with torch.no_grad():
             b_full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi (behaviour)
             b_logprobs = b_full.gather(-1, gen.unsqueeze(-1)).squeeze(-1)  # (B, T)
