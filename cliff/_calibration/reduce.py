@@ -85,6 +85,11 @@ def checked(name: str, value: Any) -> Any:
     if not is_tensor(value):
         return checks.logprob_array(name, value)
     x = value.detach()
+    if not x.is_floating_point():  # solve's rule: complex, boolean, integer input refused
+        kind = "complex" if x.is_complex() else "boolean" if str(x.dtype) == "torch.bool" \
+            else str(x.dtype).removeprefix("torch.")
+        raise ValueError(f"{name} must be real numbers, got {kind} input of shape "
+                         f"{tuple(x.shape)}")
     if x.ndim < 1 or x.shape[-1] < 2:
         raise ValueError(f"{name} must have shape [..., V] with V >= 2 columns, got shape "
                          f"{tuple(x.shape)}")
@@ -128,7 +133,7 @@ def mask_like(valid: Any, like: Any) -> Any:
     if is_tensor(valid) and valid.dtype == torch.bool:
         base = valid.detach().to(like.device)
     else:
-        host = None if is_tensor(valid) or _ragged(valid) else np.asarray(valid)
+        host = None if is_tensor(valid) or checks.is_ragged(valid) else np.asarray(valid)
         if host is None or host.dtype != np.bool_:  # ids per row: expanded on the host
             full = np.ascontiguousarray(checks.valid_mask(valid, shape))
             return torch.from_numpy(full).to(like.device)
@@ -138,16 +143,6 @@ def mask_like(valid: Any, like: Any) -> Any:
     except RuntimeError:
         raise ValueError(f"valid: a boolean mask of shape {tuple(base.shape)} does not "
                          f"broadcast to the log-probs' shape {shape}") from None
-
-
-def _ragged(valid: Any) -> bool:
-    if isinstance(valid, np.ndarray):
-        return False
-    try:
-        np.asarray(valid)
-    except ValueError:
-        return True
-    return False
 
 
 def any_valid(mask: Any) -> BoolArray:

@@ -179,7 +179,7 @@ def valid_mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
     of valid column ids per position (positions in C order over ``shape[:-1]``)."""
     if hasattr(valid, "detach") and hasattr(valid, "cpu"):
         valid = valid.detach().cpu().numpy()
-    arr = np.asarray(valid, dtype=object) if _is_ragged(valid) else np.asarray(valid)
+    arr = np.asarray(valid, dtype=object) if is_ragged(valid) else np.asarray(valid)
     if isinstance(valid, np.ndarray) and arr.dtype.kind in "iu" and arr.shape == tuple(shape):
         # an integer array shaped like the log-probs: a 0/1 mask or ids? (a sequence of id
         # arrays per position is the id form, whatever its lengths)
@@ -208,7 +208,8 @@ def valid_mask(valid: Any, shape: tuple[int, ...]) -> NDArray[np.bool_]:
     return out.reshape(shape)
 
 
-def _is_ragged(valid: Any) -> bool:
+def is_ragged(valid: Any) -> bool:
+    """Whether ``valid`` is a ragged sequence (id arrays of unequal lengths)."""
     if isinstance(valid, np.ndarray):
         return False
     try:

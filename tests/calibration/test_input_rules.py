@@ -73,3 +73,16 @@ def test_the_scheduler_refuses_complex_logprobs() -> None:
 def test_the_scheduler_refuses_an_integer_mask() -> None:
     with pytest.raises(ValueError, match="ambiguous"):
         _scheduler(LT, LR, VALID.astype(np.int64))
+
+
+def test_torch_logprobs_follow_the_same_rules() -> None:
+    """The device path (torch tensors, reduced where they are) refuses what the numpy path
+    refuses, with the same words: complex is not cast with a warning."""
+    torch = pytest.importorskip("torch")
+    lt, lr = torch.from_numpy(LT), torch.from_numpy(LR)
+    valid = torch.from_numpy(VALID)
+    for bad, kind in ((lt.to(torch.complex128), "complex"), (lt < -1, "boolean"),
+                      (lt.to(torch.int64), "int64")):
+        with pytest.raises(ValueError, match=f"teacher_logprobs must be real numbers, got "
+                                             f"{kind}"):
+            _scheduler(bad[None], lr[None], valid[None])
