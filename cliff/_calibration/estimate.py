@@ -137,10 +137,15 @@ class Estimate:
                     f"{float(rest[i]):.6g}); use Estimate.solve_kary, which keeps both masses")
         return solve(self.p, self.b, c, c_low=c_low)
 
+    def log_classes(self) -> tuple[FloatArray, FloatArray]:
+        """Two-class view in log space: teacher and reference ``[..., 2]`` log masses
+        ``(valid, rest)``."""
+        return (np.stack([self.log_p, self.log_p_rest], axis=-1),
+                np.stack([self.log_b, self.log_b_rest], axis=-1))
+
     def kary(self) -> tuple[FloatArray, FloatArray]:
         """Two-class view: teacher and reference ``[..., 2]`` masses ``(valid, rest)``."""
-        teacher = np.stack([self.log_p, self.log_p_rest], axis=-1)
-        reference = np.stack([self.log_b, self.log_b_rest], axis=-1)
+        teacher, reference = self.log_classes()
         return np.exp(teacher), np.exp(reference)
 
     def solve_kary(self, c: ArrayLike, *, c_low: ArrayLike | None = None) -> KaryResult:
@@ -150,9 +155,7 @@ class Estimate:
         also works where ``p`` rounds to 1.  Class 0 is the valid class, class 1 the rest.
         """
 
-        teacher = np.stack([self.log_p, self.log_p_rest], axis=-1)
-        reference = np.stack([self.log_b, self.log_b_rest], axis=-1)
-        return solve_kary_log(teacher, reference, c, c_low=c_low)
+        return solve_kary_log(*self.log_classes(), c, c_low=c_low)
 
     def predict_parse_rate(self, lambdas: ArrayLike, c: ArrayLike, *,
                            c_low: ArrayLike | None = None) -> FloatArray:

@@ -103,10 +103,9 @@ def read_batch(teacher_logprobs: Any, reference_logprobs: Any, valid: Any, *,
     student_masses = None
     if student is not None:
         st = measure_checked(lt, student, mask, None, complete, norm_tol, present).estimate
-        student_masses = np.stack([st.log_b, st.log_b_rest], -1).reshape(-1, n_pos, 2)
-    return Batch(measured,
-                 np.stack([est.log_p, est.log_p_rest], -1).reshape(-1, n_pos, 2),
-                 np.stack([est.log_b, est.log_b_rest], -1).reshape(-1, n_pos, 2),
+        student_masses = st.log_classes()[1].reshape(-1, n_pos, 2)  # its "reference" side
+    teacher, reference = est.log_classes()
+    return Batch(measured, teacher.reshape(-1, n_pos, 2), reference.reshape(-1, n_pos, 2),
                  student_masses, present.reshape(-1, n_pos))
 
 
