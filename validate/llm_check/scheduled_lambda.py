@@ -30,7 +30,7 @@ def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float,
     (:class:`cliff.ContractPositions`, grouped by position type, one scheduler slot per type
     of :data:`POSITION_TYPES`) and folds the teacher's and the reference's log-probs at every
     structural position into the scheduler.  A batch with no such position keeps the previous
-    lambda (1 before the first update).
+    lambda (``min(target, 1)`` before the first update; :meth:`cliff.PositionBatch.update`).
     """
     sched = cliff.LambdaScheduler(target, c=cfg.c, c_low=cfg.c_low_value)
     finder = cliff.ContractPositions(contract(k), tokenizer, vocab_size, [info.eos_id],
@@ -40,8 +40,6 @@ def scheduler_lambda_fn(cfg: Config, info: TokenInfo, k: int, target: float,
     def fn(step: int, models: Models, ids: torch.Tensor, mask: torch.Tensor,
            gen: torch.Tensor) -> float:
         batch = finder.find(gen, stop_mask(gen, [info.eos_id]))  # (B, T): up to the stop
-        if batch.n_slots == 0:
-            return float(sched.lambda_) if sched.lambda_ is not None else min(target, 1.0)
         t_lp = answer_logprobs(models.teacher, ids, mask, gen).double()  # (B, T, V)
         r_lp = answer_logprobs(models.reference, ids, mask, gen).double()
         return float(batch.update(sched, t_lp, r_lp))
