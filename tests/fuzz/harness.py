@@ -225,13 +225,20 @@ def _logprobs(rng: Rng, n: int, v: int) -> np.ndarray:
     return logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
 
 
+def _contexts(rng: Rng, n: int, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Teacher and reference log-probs ``(n, v)`` and a valid mask with both classes
+    non-empty at every position (column 0 valid, column 1 not)."""
+    lt, lr = _logprobs(rng, n, v), _logprobs(rng, n, v)
+    valid = rng.random((n, v)) < 0.5
+    valid[:, 0], valid[:, 1] = True, False
+    return lt, lr, valid
+
+
 def fuzz_estimate(rng: Rng, draws: int) -> Tally:
     t = Tally()
     while t.tried < draws:
         n, v = min(100, max(1, draws - t.tried)), int(rng.integers(3, 40))
-        lt, lr = _logprobs(rng, n, v), _logprobs(rng, n, v)
-        valid = rng.random((n, v)) < 0.5
-        valid[:, 0], valid[:, 1] = True, False  # both classes non-empty
+        lt, lr, valid = _contexts(rng, n, v)
         est = answer(t, lambda: cliff.estimate(lt, lr, valid), "estimate", n)
         if est is not None:
             want = (np.exp(lt) * valid).sum(-1)  # brute force, float64
@@ -254,9 +261,7 @@ def fuzz_by_token(rng: Rng, draws: int) -> Tally:
     t = Tally()
     while t.tried < draws:
         n, v = min(50, max(1, draws - t.tried)), int(rng.integers(3, 12))
-        lt, lr = _logprobs(rng, n, v), _logprobs(rng, n, v)
-        valid = rng.random((n, v)) < 0.5
-        valid[:, 0], valid[:, 1] = True, False
+        lt, lr, valid = _contexts(rng, n, v)
         c = float(caps(rng, 1)[0])
         got = answer(t, lambda: cliff.lambda_star_by_token(lt, lr, valid, c),
                      "lambda_star_by_token", n)
