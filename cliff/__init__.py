@@ -31,11 +31,13 @@ from cliff._theory.bernoulli import (
 from cliff._theory.budget import (
     BudgetExtension,
     ClipCross,
+    MeanFieldPath,
     asymptotic_onset,
     budget_extension,
     clip_cross_prediction,
     finite_budget_onset,
     max_monotone_lr,
+    mean_field_path,
 )
 from cliff._theory.kary import (
     KaryResult,
@@ -62,6 +64,7 @@ __all__ = [
     "KaryResult",
     "LabelStats",
     "LambdaScheduler",
+    "MeanFieldPath",
     "Measurements",
     "PositionBatch",
     "Reduction",
@@ -81,6 +84,7 @@ __all__ = [
     "lambda_star_by_token",
     "log_parse_rate",
     "max_monotone_lr",
+    "mean_field_path",
     "predict_parse_rate",
     "read_json",
     "reduction",

@@ -34,7 +34,8 @@ from cliff.symbolic import bernoulli as S
 from cliff.symbolic import budget as B
 
 __all__ = ["finite_budget_onset", "asymptotic_onset", "budget_extension",
-           "clip_cross_prediction", "max_monotone_lr", "BudgetExtension", "ClipCross"]
+           "clip_cross_prediction", "max_monotone_lr", "mean_field_path", "BudgetExtension",
+           "ClipCross", "MeanFieldPath"]
 
 FloatArray = NDArray[np.float64]
 _SLOPE_BOUND = 1.0 / (6.0 * np.sqrt(3.0))  # max_m m(1-m)|1-2m|: |d(m(1-m))/dtheta| <= this
@@ -118,12 +119,17 @@ def _drift(theta: FloatArray, pt: _Point, x: FloatArray) -> FloatArray:
     return grow - shrink + x
 
 
+def _step(theta: FloatArray, pt: _Point, x: FloatArray, lr: Any) -> FloatArray:
+    """One Euler step theta_G + eta m_G (1 - m_G) g_G(theta_G)."""
+    return theta + lr * expit(theta) * expit(-theta) * _drift(theta, pt, x)
+
+
 def _euler(pt: _Point, lam: FloatArray, steps: int, lr: float) -> FloatArray:
     """theta_G after ``steps`` Euler steps of d theta_G/dt = m_G (1 - m_G) g_G."""
     theta = np.log(pt.beta) - np.log(pt.betabar)
     x = (lam - 1.0) * pt.rate
     for _ in range(steps):
-        theta = theta + lr * expit(theta) * expit(-theta) * _drift(theta, pt, x)
+        theta = _step(theta, pt, x, lr)
     return np.asarray(theta, dtype=np.float64)
 
 
@@ -261,6 +267,91 @@ def finite_budget_onset(p: ArrayLike, b: ArrayLike, c: ArrayLike, steps: int, lr
         hi = np.where(active & hit, mid, hi)
         lo = np.where(active & ~hit, mid, lo)
     return _out(np.where(ok, hi, np.inf))
+
+
+# --- the mean-field path ------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeanFieldPath:
+    """Modal-class masses along the Euler map (returned by :func:`mean_field_path`).
+
+    Attributes
+    ----------
+    log_modal : ndarray, shape (..., len(steps))
+        ``log m_n`` at each requested step count ``n``.
+    log_tail : ndarray, shape (..., len(steps))
+        ``log(1 - m_n)``, computed from the logit, so a mass near 1 keeps its digits.
+    steps : tuple of int
+        The step counts, in increasing order (the last axis).
+    """
+
+    log_modal: FloatArray
+    log_tail: FloatArray
+    steps: tuple[int, ...]
+
+
+def mean_field_path(p: ArrayLike, b: ArrayLike, c: ArrayLike, lam: ArrayLike, steps: Any,
+                    lr: ArrayLike, *, c_low: ArrayLike | None = None) -> MeanFieldPath:
+    r"""Modal mass after each requested number of Euler steps of the mean-field dynamics.
+
+    .. math:: \theta_0 = \operatorname{logit} b,\qquad
+              \theta_{n+1} = \theta_n + \eta\, m_n (1 - m_n)\, g(m_n),\qquad
+              g = A(M) - A(T),
+
+    with ``m_n = sigma(theta_n)`` the student's mass on the modal class ``M`` and ``A`` the
+    clipped G-OPD advantage (the model statement, section "Finite budget").
+
+    Parameters
+    ----------
+    p, b : array_like
+        Teacher and reference modal probabilities in (0, 1).
+    c : array_like
+        IS clip cap, > 1.
+    lam : array_like
+        Extrapolation coefficient ``lambda >= 0``.
+    steps : sequence of int
+        Step counts ``n >= 0`` at which to report, strictly increasing (``0`` is ``b``).
+    lr : array_like
+        Step size ``eta > 0``.
+    c_low : array_like, optional
+        Lower ratio clip in [0, 1); default ``1/c``.
+
+    Returns
+    -------
+    MeanFieldPath
+        ``log_modal`` and ``log_tail`` of shape ``broadcast(p, b, c, c_low, lam, lr).shape +
+        (len(steps),)``.
+
+    Notes
+    -----
+    The iteration runs on the log-odds of the class that grows with ``lambda`` (the modal
+    class when sharpening, the tail otherwise), which is ``theta`` or ``-theta``; the drift
+    changes sign with it, so the map is the same.  Both logs are ``log_expit`` of that
+    logit.  Any ``lr > 0`` is accepted: above :func:`max_monotone_lr` at ``lam`` the map is
+    still the model's Euler map, but it may overshoot its fixed point and oscillate.
+
+    Examples
+    --------
+    >>> path = mean_field_path(0.9, 0.5, 5.0, 1.0, [0, 1000], 0.5)
+    >>> np.round(np.exp(path.log_modal), 6)  # from b to the teacher at lambda = 1
+    array([0.5, 0.9])
+    """
+    n_at = checks.check_step_counts("steps", steps)
+    p_, b_, c_ = (checks.check_open_unit("p", p), checks.check_open_unit("b", b),
+                  checks.check_cap("c", c))
+    cl_ = 1.0 / c_ if c_low is None else checks.check_floor("c_low", c_low)
+    lam_, lr_ = checks.check_nonnegative("lam", lam), checks.check_positive("lr", lr)
+    p_, b_, c_, cl_, lam_, lr_ = checks.broadcast(p=p_, b=b_, c=c_, c_low=cl_, lam=lam_, lr=lr_)
+    pt = _point(p_, b_, c_, cl_, 0.5)
+    theta = np.log(pt.beta) - np.log(pt.betabar)
+    x = (lam_ - 1.0) * pt.rate
+    out = np.empty(np.shape(theta) + (len(n_at),))
+    done = 0
+    for k, n in enumerate(n_at):
+        for _ in range(n - done):
+            theta = _step(theta, pt, x, lr_)
+        out[..., k], done = theta, n
+    modal = np.where((p_ > b_)[..., None], out, -out)  # the growing class is M iff p > b
+    return MeanFieldPath(log_modal=log_expit(modal), log_tail=log_expit(-modal), steps=n_at)
 
 
 # --- asymptotic onset (closed form) -------------------------------------------------------

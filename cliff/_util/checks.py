@@ -142,6 +142,14 @@ def check_nonnegative(name: str, value: ArrayLike) -> FloatArray:
     return arr
 
 
+def check_positive(name: str, value: ArrayLike) -> FloatArray:
+    """A finite value > 0 (a step size eta)."""
+    arr = as_float_array(name, value)
+    if arr.size and not (arr.min() > 0.0 and arr.max() < np.inf):
+        _fail(name, value, arr, ~((arr > 0.0) & (arr < np.inf)), "(0, inf) (finite, > 0)")
+    return arr
+
+
 def broadcast(**arrays: FloatArray) -> tuple[FloatArray, ...]:
     """Broadcast named arrays together, naming every shape when they do not fit."""
     try:
@@ -156,6 +164,26 @@ def check_int_at_least(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def check_step_counts(name: str, value: Any) -> tuple[int, ...]:
+    """A non-empty, strictly increasing 1-D sequence of integers >= 0 (step counts)."""
+    items = list(value) if isinstance(value, (list, tuple)) else None
+    if items is None:
+        arr = _as_numpy(name, value)
+        if arr.dtype.kind not in "iu" or arr.ndim != 1:
+            raise ValueError(f"{name} must be a non-empty 1-D sequence of integers, got "
+                             f"{_short(value)}")
+        items = list(arr)
+    if not items:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of integers, got "
+                         f"{_short(value)}")
+    out = tuple(check_int_at_least(f"{name}[{i}]", v, 0) for i, v in enumerate(items))
+    for i in range(1, len(out)):
+        if out[i] <= out[i - 1]:
+            raise ValueError(f"{name} must be strictly increasing: {name}[{i}] = {out[i]} <= "
+                             f"{name}[{i - 1}] = {out[i - 1]}")
+    return out
 
 
 def logprob_array(name: str, value: Any) -> FloatArray:
