@@ -4,11 +4,13 @@ against the variances they must reproduce."""
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import numpy as np
 import pytest
 
+from validate.llm_check.ladder import statistic as statistic_module
 from validate.llm_check.ladder.statistic import (
     LadderData,
     ladder_onset,
@@ -19,6 +21,11 @@ from validate.llm_check.ladder.statistic import (
 
 LAM = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 BUDGETS = (60, 120, 240)
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(statistic_module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
 
 
 # --- trend -------------------------------------------------------------------------------------
