@@ -73,6 +73,8 @@ def test_default_bracket_ends_at_the_monotone_step_size() -> None:
     ({"budgets": (60,)}, "budgets must be a 1-D sequence of at least 2"),
     ({"p": 0.5}, "p and b must differ"),
     ({"p": [0.9, 0.8]}, "p must be a real scalar"),
+    ({"c_low": [0.1, 0.2]}, "c_low must be a real scalar"),
+    ({"c_low": 1.0}, "c_low must be in"),
 ])
 def test_calibration_refusals(kwargs: dict, words: str) -> None:
     args = {"p": 0.9, "b": 0.5, "c": 5.0, "c_low": None, "budgets": BUDGETS,
@@ -118,7 +120,10 @@ def test_rung_and_fine_onsets_bracket_the_same_crossing() -> None:
     ({"lambdas": (1.2, 1.5)}, r"lambdas\[0\] must be 1.0"),
     ({"delta": 0.0}, "delta must be finite and > 0"),
     ({"n_fine": 1}, "n_fine must be an integer >= 2"),
-    ({"eta": 0.0}, r"lr must be in \(0, inf\)"),
+    ({"eta": 0.0}, "eta must be finite and > 0"),
+    ({"eta": math.nan}, "eta must be finite and > 0"),
+    ({"c": [5.0, 2.0]}, "c must be a real scalar"),
+    ({"c": 1.0}, "c must be in"),
     ({"b": 0.99}, "p and b must differ"),
 ])
 def test_prediction_refusals(kwargs: dict, words: str) -> None:

@@ -44,6 +44,20 @@ def _scalar(name: str, value: Any) -> float:
     return float(value)
 
 
+def _clip(c: float, c_low: float | None) -> None:
+    """One position type's clip: scalars (their ranges are checked by :mod:`cliff`)."""
+    _scalar("c", c)
+    if c_low is not None:
+        _scalar("c_low", c_low)
+
+
+def _step_size(eta: float) -> float:
+    e = _scalar("eta", eta)
+    if not (e > 0.0 and np.isfinite(e)):
+        raise ValueError(f"eta must be finite and > 0, got {eta!r}")
+    return e
+
+
 def losing_class(p: float, b: float) -> Losing:
     """The class the dynamics shrink: ``"tail"`` when sharpening (``p > b``), ``"valid"``
     when softening (``p < b``); refused when neutral (``p == b``: nothing moves)."""
@@ -138,6 +152,7 @@ def calibrate_lr(p: float, b: float, c: float, c_low: float | None, budgets: Any
                          f"class the dynamics shrink), got {losing!r}")
     if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 3:
         raise ValueError(f"n_grid must be an integer >= 3, got {n_grid!r}")
+    _clip(c, c_low)
     lo, hi = _bracket(p, b, c, c_low, eta_lo, eta_hi)
     grid = np.linspace(np.log(lo), np.log(hi), int(n_grid))
 
@@ -219,8 +234,9 @@ def ladder_prediction(p: float, b: float, c: float, c_low: float | None, lambdas
     d = check_delta(delta)
     if isinstance(n_fine, bool) or not isinstance(n_fine, (int, np.integer)) or n_fine < 2:
         raise ValueError(f"n_fine must be an integer >= 2, got {n_fine!r}")
-    eta_ = _scalar("eta", eta)
+    eta_ = _step_size(eta)
     losing = losing_class(p, b)
+    _clip(c, c_low)
     fine = np.linspace(1.0, lam[-1], int(n_fine))
     log_mass = _log_losing(p, b, c, c_low, lam, t, eta_)
     fine_trends = np.asarray(trend(_log_losing(p, b, c, c_low, fine, t, eta_), t))

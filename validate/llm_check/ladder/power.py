@@ -43,6 +43,7 @@ from validate.llm_check.ladder.statistic import (
     OnsetInterval,
     ladder_onset_interval,
 )
+from validate.llm_check.onset import check_grid
 
 __all__ = ["Power", "power", "simulate"]
 
@@ -144,7 +145,7 @@ def power(p: float, b: float, c: float, c_low: float | None, lambdas: ArrayLike,
         raise ValueError(f"the model ladder has no onset on lambdas (true onset {truth!r}) at "
                          f"eta={eta!r}, delta={delta!r}: there is nothing to cover")
     gen = np.random.default_rng(rng)
-    lam, t = tuple(float(v) for v in lambdas), tuple(budgets)
+    lam, t = tuple(float(v) for v in check_grid("lambdas", lambdas)), tuple(budgets)
     scores = np.zeros((sims, 5), dtype=bool)
     for i in range(sims):
         mass = simulate(pred.log_mass, n_seeds, n_rollouts, sigma_seed, sigma_rollout, gen)
