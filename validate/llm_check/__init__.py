@@ -25,6 +25,8 @@ Modules, in the order a run uses them:
   :mod:`~validate.llm_check.onset` (onset, bootstrap), :mod:`~validate.llm_check.
   preregistered_tests` (tests (a), (b), (c)) and :mod:`~validate.llm_check.verdict_rules`
   (HIT / MISS / INCONCLUSIVE / VOID), drawn by :mod:`~validate.llm_check.figure`;
+* the budget ladder: :mod:`~validate.llm_check.ladder` (the trend of the losing mass over
+  the budget per lambda, its onset, the mean-field clock and the test's power);
 * separate commands: :mod:`~validate.llm_check.summary` (reports as one table),
   :mod:`~validate.llm_check.checkpoints` (demo checkpoints), and
   :mod:`~validate.llm_check.vocab` (the real Qwen3 vocabulary, optional).
