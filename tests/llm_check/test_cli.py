@@ -20,7 +20,7 @@ COMMAND_LINE = ("--out", "--resume", "--seed", "--warm-seeds", "--seeds", "--qui
                 "--config", "--c", "--c-low", "--c-new", "--opd-steps", "--opd-lr",
                 "--optimizer", "--workers",
                 "--schedule", "--schedule-margin", "--student", "--teacher", "--data",
-                "--device")
+                "--device", "--ladder", "--ladder-lr", "--ladder-checkpoints")
 """The flags of ``python -m validate.llm_check``, in the order ``--help`` lists them."""
 
 
@@ -74,7 +74,8 @@ def test_types_choices_and_defaults_come_from_the_fields() -> None:
     assert options["--seeds"].type is int and options["--c"].type is float
     assert options["--c-low"].type is float and options["--c-low"].default is None
     assert options["--warm-seeds"].nargs == "+" and options["--warm-seeds"].default == [0]
-    assert options["--config"].choices == ["softening", "sharpening", "both"]
+    assert options["--config"].choices == ["softening", "sharpening", "both", "paper", "reachable",
+                                           "dirty_ids"]
     assert isinstance(options["--quick"], argparse._StoreTrueAction)
     cfg = parse_args([])
     assert cfg == Config(device=flag_default("device"))

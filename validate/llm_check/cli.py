@@ -26,6 +26,7 @@ import torch
 from cliff.internal import write_json
 from validate.llm_check import unit
 from validate.llm_check.config import Config, field_docs
+from validate.llm_check.ladder.run import run_ladder_unit
 from validate.llm_check.resume import ResumeRefused
 
 __all__ = ["FLAGS", "build_parser", "parse_args", "main"]
@@ -36,7 +37,8 @@ FLAGS: dict[str, str] = {
     "c": "--c", "c_low": "--c-low", "c_new": "--c-new", "opd_steps": "--opd-steps",
     "opd_lr": "--opd-lr", "optimizer": "--optimizer", "workers": "--workers",
     "schedule": "--schedule", "schedule_margin": "--schedule-margin", "student": "--student",
-    "teacher": "--teacher", "data": "--data", "device": "--device"}
+    "teacher": "--teacher", "data": "--data", "device": "--device", "ladder": "--ladder",
+    "ladder_lr": "--ladder-lr", "ladder_checkpoints": "--ladder-checkpoints"}
 """The fields of :class:`Config` the command line sets, each with its flag, in the order
 ``--help`` lists them; every other field keeps its default."""
 
@@ -114,6 +116,18 @@ def check_flags(cfg: Config) -> None:
                          f"(--resume {cfg.resume})")
     if not (cfg.opd_lr > 0 and math.isfinite(cfg.opd_lr)):
         raise ValueError(f"--opd-lr must be finite and > 0, got {cfg.opd_lr!r}")
+    ladder_names = ("paper", "reachable", "dirty_ids", "softening")
+    if cfg.ladder and cfg.config not in ladder_names:
+        raise ValueError(f"--config must be one of {ladder_names} with --ladder, got "
+                         f"{cfg.config!r}")
+    if not cfg.ladder and cfg.config in ladder_names[:3]:
+        raise ValueError(f"--config {cfg.config} is a configuration of the ladder: it needs "
+                         f"--ladder")
+    if cfg.ladder and (cfg.student or cfg.teacher or cfg.data or cfg.schedule):
+        raise ValueError("--ladder trains its own models on the synthetic task: it takes no "
+                         "--student, --teacher, --data or --schedule")
+    if not (cfg.ladder_lr > 0 and math.isfinite(cfg.ladder_lr)):
+        raise ValueError(f"--ladder-lr must be finite and > 0, got {cfg.ladder_lr!r}")
     if cfg.n_seeds < 1 or cfg.opd_steps < 1 or cfg.workers < 1:
         raise ValueError(f"--seeds, --opd-steps and --workers must be >= 1, got "
                          f"{cfg.n_seeds!r}, {cfg.opd_steps!r}, {cfg.workers!r}")
@@ -151,7 +165,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, w in units:
         folder = folders[(name, w)]
         folder.mkdir(parents=True, exist_ok=True)
-        results[f"{name}_w{w}"] = unit.run_unit(cfg, name, w, folder, shared)
+        run = run_ladder_unit if cfg.ladder else unit.run_unit
+        results[f"{name}_w{w}"] = run(cfg, name, w, folder, shared)
     if len(units) == 1:
         return next(iter(results.values()))
     summary = {"units": results, "wall_time_s": time.time() - t0}

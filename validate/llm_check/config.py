@@ -31,9 +31,11 @@ class Config:
     """folder of an interrupted run to continue (instead of --out): its finished OPD runs are
     kept and the others run; refused unless this command would seal the prediction there
     (the same flags but --out, the same code, the same sha256)"""
-    config: Literal["softening", "sharpening", "both"] = "sharpening"
+    config: Literal["softening", "sharpening", "both", "paper", "reachable", "dirty_ids"] = \
+        "sharpening"
     """warm-start configuration(s) to run; with --student/--teacher the configuration the
-    gate checks the checkpoints against ('both' counts as 'sharpening')"""
+    gate checks the checkpoints against ('both' counts as 'sharpening'); with --ladder one of
+    paper, reachable, dirty_ids, softening (validate.llm_check.ladder.configurations)"""
     seed: int = 0
     """base OPD seed; the seeds per lambda are seed, seed+1, ..."""
     warm_seeds: tuple[int, ...] = (0,)
@@ -144,6 +146,25 @@ class Config:
     schedule_min_gain: float = 0.02
     """pass mark of the scheduled run: its mean lambda over the run must exceed 1 by at least
     this"""
+    # --- the budget ladder (--ladder)
+    ladder: bool = False
+    """run the budget ladder (validate.llm_check.ladder) instead of the main sweep: one SGD
+    run per (lambda, seed) evaluated at each of --ladder-budgets; a heavy run"""
+    ladder_budgets: tuple[int, ...] = (60, 120, 240)
+    """the ladder's evaluation budgets T, 2T, 4T (updates)"""
+    ladder_rungs: int = 8
+    """rungs above lambda = 1, reaching three rungs past the largest predicted window"""
+    ladder_lr: float = 0.1
+    """the ladder's constant SGD step size (chosen on a lambda = 1 pilot of a warm start
+    outside every pre-registered unit)"""
+    ladder_delta: float = 0.5
+    """the ladder onset's margin: the first rung whose trend of log losing-class mass over
+    log T falls this far below lambda = 1's"""
+    ladder_control_rungs: int = 3
+    """top rungs (besides lambda = 1) at which the no-clip control runs, one seed each"""
+    ladder_checkpoints: str = "runs/ladder_checkpoints"
+    """folder of the ladder's teacher and warm-start checkpoints: a model saved there is
+    loaded, one missing is trained and saved (validate.llm_check.ladder.warm)"""
     # --- real checkpoints
     student: str | None = None
     """folder of a local Qwen3 checkpoint of the student and its tokenizer (loaded
@@ -171,7 +192,8 @@ class Config:
         return dataclasses.replace(
             self, teacher_steps=40, student_steps=30, retry_student_steps=40,
             retry_teacher_steps=50, sft_batch=32, estimate_rollouts=64, n_seeds=1, opd_steps=4,
-            rollouts=16, eval_rollouts=64, n_boot=200, mass_every=2, quick=True)
+            rollouts=16, eval_rollouts=64, n_boot=200, mass_every=2, ladder_budgets=(2, 4),
+            ladder_rungs=4, ladder_control_rungs=1, quick=True)
 
 
 def field_docs(cls: type) -> dict[str, str]:

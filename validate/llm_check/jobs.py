@@ -77,7 +77,8 @@ def run_job(job: Job) -> dict[str, Any]:
     started = utc_now()
     r = run_opd(models, ctx.train, ctx.eval_prompts, ctx.tokenizer, ctx.info, cfg, ctx.k,
                 job.lam, job.seed, lam_fn, c=job.c, c_low=job.c_low, steps=job.steps,
-                eval_at=job.eval_at, walker=_CTX["walker"], progress=False)
+                eval_at=job.eval_at, walker=_CTX["walker"], progress=False,
+                per_rollout=job.kind.startswith("ladder"))
     return {"job": job.to_dict(), "started_at": started, "finished_at": utc_now(), **r}
 
 

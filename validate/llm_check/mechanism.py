@@ -501,7 +501,7 @@ def region_edges(p: float, b: float, c: float, c_low: float) -> dict[str, float]
 Run = Mapping[str, Any]
 """One finished OPD run (:mod:`validate.llm_check.analysis`)."""
 
-KINDS: tuple[str, ...] = ("main", "clip", "control", "schedule")
+KINDS: tuple[str, ...] = ("main", "clip", "control", "schedule", "ladder", "ladder_control")
 """The order of the run kinds in :func:`mechanism_rows`."""
 
 

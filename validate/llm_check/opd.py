@@ -40,7 +40,8 @@ from validate.llm_check.models import answer_logprobs, left_pad, sample, token_l
 from validate.llm_check.task import POSITION_TYPES, Prompt, ndcg_at_1, parse_strict, position_type
 from validate.llm_check.tokenizer import TokenInfo
 
-__all__ = ["Models", "LambdaFn", "encode", "walk_answers", "valid_mass_by_type", "evaluate",
+__all__ = ["Models", "LambdaFn", "encode", "walk_answers", "valid_mass_by_type",
+           "masses_by_rollout", "evaluate",
            "make_optimizer", "update", "run_opd"]
 
 
@@ -94,21 +95,53 @@ def valid_mass_by_type(logprobs: NDArray[np.float64], gen: torch.Tensor, walker:
     return {ty: float(mass[types == ty].mean()) for ty in POSITION_TYPES if (types == ty).any()}
 
 
+def masses_by_rollout(logprobs: NDArray[np.float64], walk: Any, n_rollouts: int
+                      ) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """Per rollout and position type, the mean over that rollout's viable positions of the
+    type of the valid mass ``sum_{v valid} pi(v | context)`` and of the tail mass (the rest,
+    summed over the invalid tokens themselves, so a tail of 1e-9 keeps its digits); NaN for
+    a rollout with no position of the type.  ``logprobs`` ``(B, T, V)`` are the full log-probs
+    of the policy that sampled the ``B = n_rollouts`` rollouts that ``walk``
+    (:func:`walk_answers`) walked; types absent from the batch are left out."""
+    if len(walk.rows) == 0:
+        return {}
+    types = np.array([position_type(lab) or "" for lab in walk.labels])
+    valid = walk.unpack(logprobs.shape[-1])  # (N, V)
+    prob = np.exp(logprobs[walk.rows, walk.steps])  # (N, V)
+    masses = {"valid": np.where(valid, prob, 0.0).sum(axis=1),
+              "tail": np.where(valid, 0.0, prob).sum(axis=1)}  # (N,) each
+    rows = np.asarray(walk.rows)
+    out: dict[str, dict[str, NDArray[np.float64]]] = {}
+    for ty in POSITION_TYPES:
+        sel = types == ty
+        if not sel.any():
+            continue
+        count = np.bincount(rows[sel], minlength=n_rollouts).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[ty] = {name: np.where(count > 0, np.bincount(rows[sel], weights=m[sel],
+                                                             minlength=n_rollouts) / count,
+                                      np.nan) for name, m in masses.items()}
+    return out
+
+
 def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreTrainedTokenizerBase,
              info: TokenInfo, cfg: Config, k: int, seed: int, walker: Any = None,
-             mechanism: bool = False) -> dict[str, Any]:
+             mechanism: bool = False, per_rollout: bool = False) -> dict[str, Any]:
     """Strict parse rate over rollouts (one per prompt, in prompt order) and NDCG@1 over the
     parsed ones; ``parsed`` holds the per-rollout indicators (rollout ``n`` answers prompt
     ``n``), and with a contract ``walker`` ``valid_mass`` the mean valid mass per position
     type.  ``ndcg_at_1_all`` scores unparseable answers as 0 (the product of both effects).
     With ``mechanism`` (and a ``walker``) ``mechanism`` holds the evaluation's
     :class:`~validate.llm_check.mechanism.MechanismTally` record, from the same rollouts and
-    log-probs.
+    log-probs.  With ``per_rollout`` (and a ``walker``) ``rollout_masses`` holds, per position
+    type, the per-rollout valid and tail masses of :func:`masses_by_rollout` (lists in prompt
+    order, NaN where a rollout has no such position): the ladder's bootstrap resamples them.
     """
     gen_ = torch.Generator(device=cfg.device).manual_seed(seed)
     parsed: list[bool] = []
     scores = []
     mass: dict[str, list[float]] = {}
+    by_rollout: dict[str, dict[str, list[float]]] = {}
     tally = MechanismTally(k, info.texts, info.eos_id) if mechanism and walker else None
     for s in range(0, len(prompts), 128):
         chunk = prompts[s : s + 128]
@@ -126,6 +159,12 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
             walk = walk_answers(gen, walker, info.eos_id)
             for ty, v in valid_mass_by_type(lp, gen, walker, info.eos_id, walk).items():
                 mass.setdefault(ty, []).append(v)
+            if per_rollout:
+                found = masses_by_rollout(lp, walk, len(chunk))
+                for ty in POSITION_TYPES:
+                    for name in ("valid", "tail"):
+                        got = found[ty][name] if ty in found else np.full(len(chunk), np.nan)
+                        by_rollout.setdefault(ty, {}).setdefault(name, []).extend(got.tolist())
             if tally is not None:
                 tally.add_walk(lp, walk)
                 tally.add_answers(lp, rows, parsed[s : s + len(chunk)])
@@ -141,6 +180,9 @@ def evaluate(model: Qwen3ForCausalLM, prompts: Sequence[Prompt], tokenizer: PreT
         out["valid_mass"] = {ty: float(np.mean(v)) for ty, v in mass.items()}
     if tally is not None:
         out["mechanism"] = tally.to_dict()
+    if walker is not None and per_rollout:
+        out["rollout_masses"] = {ty: v for ty, v in by_rollout.items()
+                                 if not np.all(np.isnan(v["valid"]))}
     return out
 
 
@@ -198,8 +240,8 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
             tokenizer: PreTrainedTokenizerBase, info: TokenInfo, cfg: Config, k: int, lam: float,
             seed: int, lam_fn: LambdaFn | None = None, desc: str = "opd", *,
             c: float | None = None, c_low: float | None = None, steps: int | None = None,
-            eval_at: Sequence[int] = (), walker: Any = None, progress: bool = True
-            ) -> dict[str, Any]:
+            eval_at: Sequence[int] = (), walker: Any = None, progress: bool = True,
+            per_rollout: bool = False) -> dict[str, Any]:
     """Train ``models.student`` in place with clipped G-OPD at ``lam``; return metrics.
 
     ``c`` / ``c_low`` override the clip (default ``cfg.c`` / ``cfg.c_low_value``), ``steps``
@@ -211,7 +253,8 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
     and with a contract ``walker`` the valid mass per position type of the batch's own
     rollouts every ``cfg.mass_every`` steps).  With a ``walker`` each evaluation carries its
     ``mechanism`` record (:mod:`validate.llm_check.mechanism`) with the ``clip_share`` of
-    the training tokens sampled up to that step.
+    the training tokens sampled up to that step, and with ``per_rollout`` its per-rollout
+    masses (:func:`evaluate`).
     """
     c = cfg.c if c is None else c
     if c_low is None:
@@ -230,7 +273,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
 
     def evaluate_with_clips(done: int) -> dict[str, Any]:
         ev = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000, walker,
-                      mechanism=True)
+                      mechanism=True, per_rollout=per_rollout)
         if "mechanism" in ev:
             ev["mechanism"]["clip_share"] = {"steps": done, **clips.to_dict()}
         return ev
