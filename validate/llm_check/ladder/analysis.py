@@ -20,6 +20,8 @@ at every budget, and the power of the ladder test at the noise the lambda = 1 ru
 * **the parse-rate onset at each budget** (test (b) on the model's own clock): the T-, 2T- and
   4T-step onsets of the parse rate against the clock's absolute predictions, with the same
   nulls;
+* **the id predictors** of the parse-rate collapse (:mod:`~validate.llm_check.ladder.
+  duplicates`), scored on the same parse-rate onsets;
 * **the trajectory**: predicted against measured log losing mass at every rung and budget;
 * the mechanism of every evaluation (:func:`validate.llm_check.mechanism.mechanism_block`).
 """
@@ -37,6 +39,7 @@ import cliff
 from validate.llm_check.ladder.clock import calibrate_lr, ladder_prediction
 from validate.llm_check.ladder.configurations import configuration, parse_at_one_criterion
 from validate.llm_check.ladder.design import LadderDesign
+from validate.llm_check.ladder.duplicates import id_windows
 from validate.llm_check.ladder.power import power
 from validate.llm_check.ladder.statistic import LadderData, ladder_onset_interval, trend
 from validate.llm_check.mechanism import mechanism_block
@@ -297,10 +300,23 @@ def _trajectory(data: LadderData, clock: Mapping[str, Any]) -> dict[str, Any] | 
             "mean_log_error": float(np.mean(err[ok])) if ok.any() else math.nan}
 
 
+def _scored(interval: tuple[float, float], windows: Mapping[str, Sequence[float]],
+            nulls: Mapping[str, Verdict], widen: float, void: bool) -> dict[str, Any]:
+    """Verdicts of ``windows`` (``(inf, inf)``: no onset predicted) on ``interval``, and the
+    counted ones (:func:`counted`)."""
+    verdicts = {}
+    for name, (lo, hi) in windows.items():
+        verdicts[name] = (Verdict.VOID if void else _point_verdict(interval, lo, widen)
+                          if not math.isfinite(lo) else window_verdict(interval, (lo, hi), widen))
+    return {"windows": {k: list(v) for k, v in windows.items()}, "verdicts": verdicts,
+            "counted": {k: counted(v, nulls) for k, v in verdicts.items()}}
+
+
 def _budget_tests(design: LadderDesign, cal: Mapping[str, Any], runs: Sequence[Run],
                   bind: Mapping[str, Any] | None, constant: float, void: list[str],
-                  seed: int) -> dict[str, Any]:
-    """The parse-rate onset at each budget against the clock's absolute prediction."""
+                  seed: int, ids: Mapping[str, Any]) -> dict[str, Any]:
+    """The parse-rate onset at each budget against the clock's absolute prediction and the
+    id predictors (:func:`validate.llm_check.ladder.duplicates.id_windows`)."""
     onsets = cal["parse_onsets"]
     out = {}
     for t in design.budgets:
@@ -319,8 +335,14 @@ def _budget_tests(design: LadderDesign, cal: Mapping[str, Any], runs: Sequence[R
                                   nulls=null_windows(design.lambdas, constant), rng=seed + t,
                                   gate_passed=not void, config=OnsetTestConfig(n_boot=N_BOOT))
         d = res.to_dict()
+        nulls = {**res.null_verdicts,
+                 "never": Verdict.VOID if res.reasons else _point_verdict(
+                     res.interval, math.inf, 0.5 * design.step)}
         out[str(t)] = {**d, "predicted_onset": pred_t, "reasons": [*void, *d["reasons"]],
-                       "counted": counted(res.verdict, res.null_verdicts)}
+                       "null_verdicts": nulls, "counted": counted(res.verdict, nulls),
+                       "id_predictors": _scored(res.interval, ids["budgets"][str(t)], nulls,
+                                                0.5 * design.step, bool(res.reasons))
+                       if ids.get("defined") else ids}
     return out
 
 
@@ -354,10 +376,14 @@ def analyse_ladder(pred: Mapping[str, Any], sha: str, cal_record: Mapping[str, A
     bind = next((t for t in types if t["type"] == bind_name), None)
     tests = {"ladder_binding": {"verdict": bind["verdict"] if bind else Verdict.VOID,
                                 "type": bind_name}}
+    ids = id_windows(pred["types"], cal["types"], design)
     budgets = _budget_tests(design, cal, runs, bind_row, cfg["null_constant"], void,
-                            int(pred["warm_seed"])) if done else {}
+                            int(pred["warm_seed"]), ids) if done else {}
     for t, entry in budgets.items():
         tests[f"parse_onset_{t}"] = {"verdict": entry.get("counted", entry["verdict"])}
+        if isinstance(entry.get("id_predictors"), dict) and "counted" in entry["id_predictors"]:
+            for name, v in entry["id_predictors"]["counted"].items():
+                tests[f"{name}_{t}"] = {"verdict": v}
     parse = {str(t): [float(np.mean([r["evals"][t]["parse_rate"] for r in runs
                                      if r["job"]["kind"] == "ladder" and r["job"]["lam"] == x]))
                       for x in design.lambdas if x in have] for t in design.budgets}
