@@ -24,8 +24,9 @@ The SFT recipe of paper, reachable and softening is the check's pre-registered r
 (teacher 1200 steps, warm start 2000), which gave clean ids on every warm start that reached
 it; dirty_ids keeps the first attempt's 500 warm-start steps.  Models are seeded from the
 warm-start seed as in :func:`validate.llm_check.warmstart.train_warm_start`, with the
-teacher's and warm start's seeds shared by configurations that share a recipe (paper and
-dirty_ids share the teacher: the same weights).  There is one attempt: the gate statistics
+teacher's and warm start's seeds shared by configurations that share a recipe: paper and
+dirty_ids share the teacher (the same weights), and reachable is the paper's warm start
+with another teacher, so the two differ in the teacher alone.  There is one attempt: the gate statistics
 over warm seeds say how often the recipe passes, instead of a retry.
 """
 
@@ -53,7 +54,9 @@ class Configuration:
     teacher_steps: int
     student_steps: int
     seed_index: int
-    """``j`` of the model seeds ``100 w + 10 j`` (teacher) and ``+ 1`` (warm start)"""
+    """``j`` of the teacher's seed ``100 w + 10 j``"""
+    student_seed_index: int
+    """``j`` of the warm start's seed ``100 w + 10 j + 1``"""
     format_p: tuple[float, float] | None
     """band of the teacher's valid mass at ``]`` (None: the regime's gate alone)"""
     format_b: tuple[float, float] | None
@@ -81,13 +84,13 @@ _CLEAN = Recipe(0.0, 0.0)
 _WARM = Recipe(1.0, 0.5)  # noisy ranking, ']' dropped at rate 1/2
 
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
-    Configuration("paper", "sharpening", _CLEAN, _WARM, 1200, 2000, 1,
+    Configuration("paper", "sharpening", _CLEAN, _WARM, 1200, 2000, 1, 1,
                   (0.995, 1.0), (0.3, 0.6), (0.99, 1.0), 0.9),
-    Configuration("reachable", "sharpening", Recipe(0.0, 0.02), _WARM, 1200, 2000, 2,
+    Configuration("reachable", "sharpening", Recipe(0.0, 0.02), _WARM, 1200, 2000, 2, 1,
                   (0.97, 0.99), (0.3, 0.6), (0.99, 1.0), 0.9),
-    Configuration("dirty_ids", "sharpening", _CLEAN, _WARM, 1200, 500, 1,
+    Configuration("dirty_ids", "sharpening", _CLEAN, _WARM, 1200, 500, 1, 1,
                   (0.995, 1.0), (0.3, 0.6), (0.0, 0.97), None),
-    Configuration("softening", "softening", Recipe(0.0, 0.2), Recipe(1.0, 0.0), 1200, 2000, 0,
+    Configuration("softening", "softening", Recipe(0.0, 0.2), Recipe(1.0, 0.0), 1200, 2000, 0, 0,
                   None, None, None, None),
 )}
 """The four configurations, by name."""

@@ -77,13 +77,14 @@ def ladder_warm_start(cfg: Config, conf: Configuration, warm_seed: int,
                       tokenizer: PreTrainedTokenizerBase, info: TokenInfo, folder: Path
                       ) -> WarmStart:
     """Teacher and warm start of configuration ``conf`` at warm-start seed ``warm_seed``
-    (seeds ``100 w + 10 j`` and one more, ``j = conf.seed_index``), from or into
-    ``folder``."""
+    (seeds ``100 w + 10 j`` with ``j = conf.seed_index``, and ``100 w + 10 j' + 1`` with
+    ``j' = conf.student_seed_index``), from or into ``folder``."""
     base = 100 * warm_seed + 10 * conf.seed_index
+    student_seed = 100 * warm_seed + 10 * conf.student_seed_index + 1
     torch.set_grad_enabled(True)
     teacher, t_rec = sft_model(cfg, "teacher", conf.teacher, conf.teacher_steps, base,
                                tokenizer, info, folder)
-    student, s_rec = sft_model(cfg, "student", conf.student, conf.student_steps, base + 1,
+    student, s_rec = sft_model(cfg, "student", conf.student, conf.student_steps, student_seed,
                                tokenizer, info, folder)
     return WarmStart(teacher, student, {"configuration": conf.name, "teacher": t_rec,
                                         "student": s_rec})
