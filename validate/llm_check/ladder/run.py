@@ -119,6 +119,8 @@ def run_ladder_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: S
     if cfg.quick:  # the whole path on tiny budgets, every verdict VOID by design
         conf = replace(conf, teacher_steps=40, student_steps=30)
     sealed = sealed_prediction(out, cfg, name, warm_seed, code_version()) if cfg.resume else None
+    if sealed is not None:  # --resume leaves --out at its default: rebuild it as it was sealed
+        cfg = replace(cfg, out=sealed["payload"]["config"]["out"])
     if sealed is None and (out / "prediction.json").exists() and not cfg.gate_only:
         raise FileExistsError(f"--out {str(out)!r} holds a sealed prediction already (--resume "
                               f"{out} continues it)")
