@@ -105,3 +105,10 @@ def test_the_parse_floor_holds_at_point_nine(rate: float, passed: bool) -> None:
 @pytest.mark.parametrize("name", ["dirty_ids", "softening"])
 def test_no_parse_floor_gives_no_criterion(name: str) -> None:
     assert parse_at_one_criterion(configuration(name), 0.0) is None
+
+
+def test_reachable_differs_from_paper_in_the_teacher_alone() -> None:
+    reach, paper = configuration("reachable"), configuration("paper")
+    assert (reach.student, reach.student_steps, reach.student_seed_index) == (
+        paper.student, paper.student_steps, paper.student_seed_index)
+    assert reach.teacher != paper.teacher and reach.seed_index != paper.seed_index

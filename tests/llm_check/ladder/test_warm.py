@@ -13,6 +13,7 @@ import torch
 
 from validate.llm_check.config import Config
 from validate.llm_check.ladder import warm
+from validate.llm_check.ladder.configurations import configuration
 from validate.llm_check.ladder.warm import model_name, sft_model
 from validate.llm_check.tokenizer import build_tokenizer, token_info
 from validate.llm_check.warmstart import Recipe
@@ -89,3 +90,21 @@ def test_an_edited_recipe_file_is_refused(saved: tuple, tmp_path: Path) -> None:
     (copy / "recipe.json").write_text(json.dumps({**recipe, "steps": 99}))
     with pytest.raises(ValueError, match=r"was trained with .*'steps': 99"):
         sft_model(cfg, "teacher", RECIPE, STEPS, 7, tok, info, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "teacher_seed", "student_seed"), [
+    ("paper", 210, 211), ("reachable", 220, 211), ("dirty_ids", 210, 211),
+    ("softening", 200, 201)])
+def test_the_warm_start_seeds_are_100w_plus_10j(name: str, teacher_seed: int,
+                                                student_seed: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def record(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int,
+               *rest: object) -> tuple:
+        asked.append((role, seed))
+        return None, {"role": role}
+
+    monkeypatch.setattr(warm, "sft_model", record)
+    warm.ladder_warm_start(Config(), configuration(name), 2, None, None, Path("unused"))
+    assert asked == [("teacher", teacher_seed), ("student", student_seed)]
