@@ -22,12 +22,12 @@ softening     the student more format-certain than its     the softening gate: `
 
 The SFT recipe of paper, reachable and softening is the check's pre-registered retry
 (teacher 1200 steps, warm start 2000), which gave clean ids on every warm start that reached
-it; dirty_ids keeps the first attempt's 500 warm-start steps.  Models are seeded from the
+it; dirty_ids keeps the first attempt's 500 warm-start steps. Models are seeded from the
 warm-start seed as in :func:`validate.llm_check.warmstart.train_warm_start`, with the
 teacher's and warm start's seeds shared by configurations that share a recipe: paper and
-dirty_ids share the teacher (the same weights), and reachable is the paper's warm start
-with another teacher, so the two differ in the teacher alone.  There is one attempt: the gate statistics
-over warm seeds say how often the recipe passes, instead of a retry.
+dirty_ids share the teacher (the same weights), and reachable is the paper's warm start with
+another teacher, so the two differ in the teacher alone. There is one attempt: the gate
+statistics over warm seeds say how often the recipe passes, instead of a retry.
 """
 
 from __future__ import annotations
