@@ -327,21 +327,25 @@ def _budget_tests(design: LadderDesign, cal: Mapping[str, Any], runs: Sequence[R
         wins: dict[str, tuple[float, float]] = {}
         if bind is not None:
             wins["two_class"] = tuple(bind["two_class"])
-        pred_t = onsets["onsets"][str(t)] if onsets.get("defined") else None
-        if pred_t is not None and math.isfinite(pred_t):
-            wins["calibrated_clock"] = (pred_t, pred_t)
-        primary = "calibrated_clock" if "calibrated_clock" in wins else "two_class"
-        res = cliff_interval_test(sweep, wins, primary=primary,
+        res = cliff_interval_test(sweep, wins, primary="two_class",
                                   nulls=null_windows(design.lambdas, constant), rng=seed + t,
                                   gate_passed=not void, config=OnsetTestConfig(n_boot=N_BOOT))
         d = res.to_dict()
+        widen, off = 0.5 * design.step, bool(res.reasons)
         nulls = {**res.null_verdicts,
-                 "never": Verdict.VOID if res.reasons else _point_verdict(
-                     res.interval, math.inf, 0.5 * design.step)}
+                 "never": Verdict.VOID if off else _point_verdict(res.interval, math.inf, widen)}
+        # the clock's absolute onset, inf where it predicts none on the rungs, is the primary
+        pred_t = onsets["onsets"][str(t)] if onsets.get("defined") else None
+        clock = (_scored(res.interval, {"calibrated_clock": (pred_t, pred_t)}, nulls, widen, off)
+                 if pred_t is not None else None)
+        verdict = clock["verdicts"]["calibrated_clock"] if clock else res.verdict
         out[str(t)] = {**d, "predicted_onset": pred_t, "reasons": [*void, *d["reasons"]],
-                       "null_verdicts": nulls, "counted": counted(res.verdict, nulls),
+                       "primary": "calibrated_clock" if clock else "two_class",
+                       "verdict": verdict, "null_verdicts": nulls,
+                       "counted": counted(verdict, nulls),
+                       "clock": clock,
                        "id_predictors": _scored(res.interval, ids["budgets"][str(t)], nulls,
-                                                0.5 * design.step, bool(res.reasons))
+                                                widen, off)
                        if ids.get("defined") else ids}
     return out
 
