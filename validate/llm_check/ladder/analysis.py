@@ -228,14 +228,23 @@ def counted(verdict: Verdict, nulls: Mapping[str, Verdict]) -> Verdict:
     return verdict
 
 
-def _point_verdict(interval: tuple[float, float], x: float, widen: float) -> Verdict:
-    """``window_verdict`` of a point prediction; a prediction of no onset (inf) HITs an
-    interval at inf, MISSes a finite one and is INCONCLUSIVE otherwise."""
-    if math.isinf(x):
-        if math.isinf(interval[0]):
+def _verdict(interval: tuple[float, float], window: Sequence[float], widen: float,
+             last: float) -> Verdict:
+    """A window's verdict on an onset interval measured on rungs up to ``last``.
+
+    An interval whose low end is ``inf`` says "no onset up to the last rung": it is read as
+    ``[last, inf]``, so a window past the rungs is INCONCLUSIVE (the rungs cannot test it),
+    not MISS.  A window ``(inf, inf)`` predicts no onset on the rungs: it HITs such an
+    interval, MISSes one with a finite high end, and is INCONCLUSIVE otherwise.  Any other
+    window is :func:`~validate.llm_check.verdict_rules.window_verdict`'s.
+    """
+    lo, hi = interval
+    if math.isinf(float(window[0])):
+        if math.isinf(lo):
             return Verdict.HIT
-        return Verdict.MISS if math.isfinite(interval[1]) else Verdict.INCONCLUSIVE
-    return window_verdict(interval, (x, x), widen)
+        return Verdict.MISS if math.isfinite(hi) else Verdict.INCONCLUSIVE
+    return window_verdict((last if math.isinf(lo) else lo, hi),
+                          (float(window[0]), float(window[1])), widen)
 
 
 def _ladder_test(row: Mapping[str, Any], clock: Mapping[str, Any], design: LadderDesign,
@@ -255,15 +264,14 @@ def _ladder_test(row: Mapping[str, Any], clock: Mapping[str, Any], design: Ladde
     windows = {"two_class": tuple(row["two_class"])}
     if row["by_token"] is not None:
         windows["by_token"] = tuple(row["by_token"])
-    verdicts = {}
-    for name, (lo, hi) in windows.items():
-        verdicts[name] = (_point_verdict(interval, lo, widen) if not math.isfinite(lo)
-                          else window_verdict(interval, (lo, hi), widen))
+    last = design.lambdas[-1]
+    verdicts = {name: _verdict(interval, w, widen, last) for name, w in windows.items()}
     if clock.get("fitted"):
-        verdicts["calibrated_clock"] = _point_verdict(interval, clock["predicted_onset"], widen)
-    nulls = {k: window_verdict(interval, w, widen)
+        x = clock["predicted_onset"]
+        verdicts["calibrated_clock"] = _verdict(interval, (x, x), widen, last)
+    nulls = {k: _verdict(interval, w, widen, last)
              for k, w in null_windows(design.lambdas, constant).items()}
-    nulls["never"] = _point_verdict(interval, math.inf, widen)
+    nulls["never"] = _verdict(interval, (math.inf, math.inf), widen, last)
     if void:
         verdicts = dict.fromkeys(verdicts, Verdict.VOID)
         nulls = dict.fromkeys(nulls, Verdict.VOID)
@@ -301,13 +309,12 @@ def _trajectory(data: LadderData, clock: Mapping[str, Any]) -> dict[str, Any] | 
 
 
 def _scored(interval: tuple[float, float], windows: Mapping[str, Sequence[float]],
-            nulls: Mapping[str, Verdict], widen: float, void: bool) -> dict[str, Any]:
-    """Verdicts of ``windows`` (``(inf, inf)``: no onset predicted) on ``interval``, and the
-    counted ones (:func:`counted`)."""
-    verdicts = {}
-    for name, (lo, hi) in windows.items():
-        verdicts[name] = (Verdict.VOID if void else _point_verdict(interval, lo, widen)
-                          if not math.isfinite(lo) else window_verdict(interval, (lo, hi), widen))
+            nulls: Mapping[str, Verdict], widen: float, void: bool, last: float
+            ) -> dict[str, Any]:
+    """Verdicts (:func:`_verdict`) of ``windows`` on ``interval``, and the counted ones
+    (:func:`counted`)."""
+    verdicts = {name: Verdict.VOID if void else _verdict(interval, w, widen, last)
+                for name, w in windows.items()}
     return {"windows": {k: list(v) for k, v in windows.items()}, "verdicts": verdicts,
             "counted": {k: counted(v, nulls) for k, v in verdicts.items()}}
 
@@ -331,21 +338,24 @@ def _budget_tests(design: LadderDesign, cal: Mapping[str, Any], runs: Sequence[R
                                   nulls=null_windows(design.lambdas, constant), rng=seed + t,
                                   gate_passed=not void, config=OnsetTestConfig(n_boot=N_BOOT))
         d = res.to_dict()
-        widen, off = 0.5 * design.step, bool(res.reasons)
-        nulls = {**res.null_verdicts,
-                 "never": Verdict.VOID if off else _point_verdict(res.interval, math.inf, widen)}
+        widen, off, last = 0.5 * design.step, bool(res.reasons), design.lambdas[-1]
+        nulls = {k: Verdict.VOID if off else _verdict(res.interval, w, widen, last)
+                 for k, w in {**null_windows(design.lambdas, constant),
+                              "never": (math.inf, math.inf)}.items()}
         # the clock's absolute onset, inf where it predicts none on the rungs, is the primary
         pred_t = onsets["onsets"][str(t)] if onsets.get("defined") else None
-        clock = (_scored(res.interval, {"calibrated_clock": (pred_t, pred_t)}, nulls, widen, off)
-                 if pred_t is not None else None)
-        verdict = clock["verdicts"]["calibrated_clock"] if clock else res.verdict
+        clock = (_scored(res.interval, {"calibrated_clock": (pred_t, pred_t)}, nulls, widen, off,
+                         last) if pred_t is not None else None)
+        two = _scored(res.interval, wins, nulls, widen, off, last)
+        verdict = (clock or two)["verdicts"]["calibrated_clock" if clock else "two_class"] \
+            if (clock or wins) else res.verdict
         out[str(t)] = {**d, "predicted_onset": pred_t, "reasons": [*void, *d["reasons"]],
                        "primary": "calibrated_clock" if clock else "two_class",
                        "verdict": verdict, "null_verdicts": nulls,
                        "counted": counted(verdict, nulls),
-                       "clock": clock,
+                       "clock": clock, "windows_scored": two,
                        "id_predictors": _scored(res.interval, ids["budgets"][str(t)], nulls,
-                                                widen, off)
+                                                widen, off, last)
                        if ids.get("defined") else ids}
     return out
 
