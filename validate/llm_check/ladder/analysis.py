@@ -256,9 +256,15 @@ def _ladder_test(row: Mapping[str, Any], clock: Mapping[str, Any], design: Ladde
         return {"type": ty, "verdict": Verdict.VOID, "reasons": ["runs missing"]}
     est = ladder_onset_interval(data, design.delta, N_BOOT, rng)
     interval = (est.low, est.high)
-    if math.isnan(est.low) or math.isnan(est.high):
-        void = [*void, "the ladder onset is undefined (a rung or budget without the type, or "
-                       "a losing mass of 0)"]
+    level = 0.9
+    if (math.isnan(est.point) or math.isnan(est.low) or math.isnan(est.high)
+            or est.n_undefined > (1.0 - level) / 2.0 * N_BOOT):
+        # the rule of the check's other tests (OnsetTestConfig.max_undefined): an interval
+        # formed from the replicates that happen to be defined would be biased
+        void = [*void, f"the ladder onset is undefined in the data or in more than "
+                       f"{(1.0 - level) / 2.0:.0%} of the replicates ({est.n_undefined} of "
+                       f"{N_BOOT}): at some rung a seed's rollouts never reach the type, or "
+                       f"its losing mass is 0"]
         interval = (math.inf, math.inf)  # a placeholder: every verdict below is VOID
     widen = 0.5 * design.step
     windows = {"two_class": tuple(row["two_class"])}
