@@ -54,8 +54,8 @@ def ladder_rows(units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     interval, the verdicts (counted) and nulls, the control, the power."""
     rows = []
     for report, cal in units:
-        bind = next((t for t in report.get("types", []) if t["type"] ==
-                     report["tests"]["ladder_binding"]["type"]), None)
+        bound = report.get("tests", {}).get("ladder_binding", {}).get("type")
+        bind = next((t for t in report.get("types", []) if t["type"] == bound), None)
         clock = next((t for t in cal.get("types", []) if bind and t["type"] == bind["type"]),
                      {})
         fit = clock.get("clock", {})
@@ -119,7 +119,7 @@ def mechanism_rows(units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> li
     violations by category, and the id positions' duplicate mass."""
     rows = []
     for report, _ in units:
-        mrows = [m for m in report["mechanism"]["rows"] if m["kind"] == "ladder"]
+        mrows = [m for m in report.get("mechanism", {}).get("rows", []) if m["kind"] == "ladder"]
         if not mrows:
             continue
         last = max(m["step"] for m in mrows)
