@@ -28,6 +28,12 @@ def test_each_unit_verifies_and_its_files_belong_to_it(path: Path) -> None:
     record = _json(path)
     payload = verify_prediction(record)
     unit = path.name.split(".")[0]
+    for role in ("teacher", "student"):
+        model = payload["checkpoints"][role]
+        weights = FOLDER / "checkpoints" / model["name"] / "model.safetensors"
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == model["sha256"], weights
+    if not path.with_name(f"{unit}.report.json").exists():
+        pytest.skip(f"{unit}: sealed, its report not committed yet (the unit is running)")
     report = _json(path.with_name(f"{unit}.report.json"))
     assert report["prediction_sha256"] == record["sha256"]
     calibration = path.with_name(f"{unit}.calibration.json")
@@ -35,7 +41,3 @@ def test_each_unit_verifies_and_its_files_belong_to_it(path: Path) -> None:
         cal = _json(calibration)
         assert verify_prediction(cal)["prediction_sha256"] == record["sha256"]
         assert report["calibration_sha256"] == cal["sha256"]
-    for role in ("teacher", "student"):
-        model = payload["checkpoints"][role]
-        weights = FOLDER / "checkpoints" / model["name"] / "model.safetensors"
-        assert hashlib.sha256(weights.read_bytes()).hexdigest() == model["sha256"], weights
