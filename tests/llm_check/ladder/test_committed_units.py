@@ -41,3 +41,14 @@ def test_each_unit_verifies_and_its_files_belong_to_it(path: Path) -> None:
         cal = _json(calibration)
         assert verify_prediction(cal)["prediction_sha256"] == record["sha256"]
         assert report["calibration_sha256"] == cal["sha256"]
+
+
+def test_the_summary_reads_the_committed_units(capsys: pytest.CaptureFixture[str]) -> None:
+    from validate.llm_check.ladder.summary import main
+
+    main([str(FOLDER)])
+    out = capsys.readouterr().out
+    reported = {p.name.split(".")[0] for p in FOLDER.glob("*.report.json")}
+    for unit in reported:  # every committed unit has its row in the first table
+        name, seed = unit.rsplit("_w", 1)
+        assert f"| {name} w{seed} |" in out

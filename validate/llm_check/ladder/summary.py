@@ -1,6 +1,8 @@
 """``python -m validate.llm_check.ladder.summary FOLDER...``: the ladder units' reports as
 markdown tables (the README's), one row per unit, read from each ``report.json`` and its
-sealed ``calibration.json``.
+sealed ``calibration.json`` (or, in a folder of committed units such as
+``validate/preregistered/ladder``, from each ``<unit>.report.json`` and
+``<unit>.calibration.json``).
 
 Tables: the ladder test at the binding type (:func:`ladder_rows`), the parse-rate onset at
 each budget against the calibrated clock and the id predictors (:func:`onset_rows`), and the
@@ -18,7 +20,7 @@ from typing import Any
 
 from validate.llm_check.resume import from_json
 
-__all__ = ["ladder_rows", "onset_rows", "mechanism_rows", "table", "main"]
+__all__ = ["load", "ladder_rows", "onset_rows", "mechanism_rows", "table", "main"]
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -40,12 +42,24 @@ def _unit(r: Mapping[str, Any]) -> str:
     return f"{r['configuration']} w{r['warm_seed']}"
 
 
-def _load(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    report = from_json(json.loads((folder / "report.json").read_text(encoding="utf-8")))
-    cal_path = folder / "calibration.json"
-    cal = (from_json(json.loads(cal_path.read_text(encoding="utf-8")))["payload"]
-           if cal_path.exists() else {})
-    return report, cal
+def _read(report: Path, calibration: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    rep = from_json(json.loads(report.read_text(encoding="utf-8")))
+    cal = (from_json(json.loads(calibration.read_text(encoding="utf-8")))["payload"]
+           if calibration.exists() else {})
+    return rep, cal
+
+
+def load(path: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The (report, calibration payload) pairs at ``path``: a unit's folder (``report.json``
+    and ``calibration.json``), or a folder of committed units (``<unit>.report.json`` and
+    ``<unit>.calibration.json``, in name order)."""
+    if (path / "report.json").exists():
+        return [_read(path / "report.json", path / "calibration.json")]
+    reports = sorted(path.glob("*.report.json"))
+    if not reports:
+        raise FileNotFoundError(f"folders: {str(path)!r} holds no report.json and no "
+                                f"<unit>.report.json")
+    return [_read(r, r.with_name(r.name.replace(".report.", ".calibration."))) for r in reports]
 
 
 def ladder_rows(units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> list[list[str]]:
@@ -151,8 +165,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m validate.llm_check.ladder.summary",
                                  description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("folders", nargs="+", type=Path, help="ladder unit folders")
-    units = [_load(f) for f in ap.parse_args(argv).folders]
+    ap.add_argument("folders", nargs="+", type=Path,
+                    help="ladder unit folders, or folders of committed units")
+    units = [u for f in ap.parse_args(argv).folders for u in load(f)]
     for header, rows in ((LADDER_HEADER, ladder_rows(units)), (ONSET_HEADER, onset_rows(units)),
                          (MECHANISM_HEADER, mechanism_rows(units))):
         print(table(header, rows), end="\n\n")
