@@ -92,7 +92,8 @@ def ladder_rows(units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> list[
             f"{_f(fit.get('eta'), 3)} (rms {_f(fit.get('rms'), 2)}"
             f"{', at bound' if fit.get('at_bound') else ''})" if fit else "-",
             _f(bind.get("predicted_onset_calibrated")),
-            f"{_f(bind['onset'])} {_interval(bind['interval'])}",
+            "undefined (VOID)" if str(bind["verdict"]) == "VOID"
+            else f"{_f(bind['onset'])} {_interval(bind['interval'])}",
             ", ".join(f"{k} {v}" for k, v in bind["counted"].items()),
             ", ".join(f"{k} {v}" for k, v in bind["null_verdicts"].items()),
             f"{_f(ctrl.get('onset'))} (pred. {_f(ctrl.get('predicted_onset_calibrated'))})"
