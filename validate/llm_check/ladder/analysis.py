@@ -293,7 +293,7 @@ def _ladder_test(row: Mapping[str, Any], clock: Mapping[str, Any], design: Ladde
             "predicted_onset_calibrated": clock.get("predicted_onset"),
             "pooled_log_mass": data.pooled_log_mass.tolist(),
             "trends": np.asarray(trend(data.pooled_log_mass, design.budgets)).tolist(),
-            "control": None if ctrl_est is None else {
+            "control": None if ctrl is None or ctrl_est is None else {
                 "lambdas": list(design.control_lambdas), "onset": ctrl_est.point,
                 "interval": [ctrl_est.low, ctrl_est.high],
                 "predicted_onset_calibrated": clock.get("control_predicted_onset"),
@@ -331,7 +331,7 @@ def _budget_tests(design: LadderDesign, cal: Mapping[str, Any], runs: Sequence[R
     """The parse-rate onset at each budget against the clock's absolute prediction and the
     id predictors (:func:`validate.llm_check.ladder.duplicates.id_windows`)."""
     onsets = cal["parse_onsets"]
-    out = {}
+    out: dict[str, Any] = {}
     for t in design.budgets:
         sweep = parse_sweep(runs, "ladder", design.lambdas, design.seeds, t)
         if sweep is None:

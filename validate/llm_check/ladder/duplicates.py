@@ -50,7 +50,7 @@ def id_windows(types: Sequence[Mapping[str, Any]], clocks: Sequence[Mapping[str,
     lo, hi = (float(x) for x in row["two_class"])
     fixed["id_two_class"] = (lo, hi)
     if row["by_token"] is not None:
-        fixed["id_by_token"] = tuple(float(x) for x in row["by_token"])
+        fixed["id_by_token"] = (float(row["by_token"][0]), float(row["by_token"][1]))
     out: dict[str, Any] = {"defined": True, "p": p, "b": b, "regime": row["regime"],
                            "budgets": {}}
     for t in design.budgets:

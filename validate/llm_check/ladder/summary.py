@@ -70,8 +70,8 @@ def ladder_rows(units: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     for report, cal in units:
         bound = report.get("tests", {}).get("ladder_binding", {}).get("type")
         bind = next((t for t in report.get("types", []) if t["type"] == bound), None)
-        clock = next((t for t in cal.get("types", []) if bind and t["type"] == bind["type"]),
-                     {})
+        clock: dict[str, Any] = next((t for t in cal.get("types", [])
+                                      if bind and t["type"] == bind["type"]), {})
         fit = clock.get("clock", {})
         pw = clock.get("power", {})
         power = (f"cover {_f(pw.get('coverage'), 2)}, excl. -/+ {_f(pw.get('excludes_below'), 2)}"
