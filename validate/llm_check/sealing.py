@@ -35,7 +35,8 @@ from cliff.internal import atomic_path, jsonable
 from validate.llm_check.verdict_rules import Verdict
 
 __all__ = ["canonical_json", "canonical_sha256", "utc_now", "parse_utc", "seal",
-           "write_prediction", "verify_prediction", "TamperedPrediction", "TEST_NAMES",
+           "write_prediction", "verify_prediction", "read_record", "TamperedPrediction",
+           "TEST_NAMES",
            "build_tests_block", "check_report"]
 
 TEST_NAMES = ("cliff_interval", "budget_extension", "clip_cross_prediction")
@@ -158,6 +159,14 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole sealed record at ``path`` (``{"payload": ..., "sha256": ...}``), after
+    :func:`verify_prediction` has checked its digest."""
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    verify_prediction(record)
+    return dict(record)
 
 
 def verify_prediction(source: str | os.PathLike[str] | Mapping[str, Any], *,

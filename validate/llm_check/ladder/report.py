@@ -18,22 +18,16 @@ from cliff.internal import save_figure, write_json
 from validate.llm_check.ladder.analysis import analyse_ladder
 from validate.llm_check.ladder.figure import ladder_figure
 from validate.llm_check.resume import from_json
-from validate.llm_check.sealing import verify_prediction
+from validate.llm_check.sealing import read_record
 from validate.llm_check.unit import code_version
 
 __all__ = ["report_of", "main"]
 
 
-def _record(path: Path) -> dict[str, Any]:
-    record = json.loads(path.read_text(encoding="utf-8"))
-    verify_prediction(record)
-    return dict(record)
-
-
 def report_of(folder: Path) -> dict[str, Any]:
     """The report of the ladder unit in ``folder`` (module docstring), written there."""
-    pred = _record(folder / "prediction.json")
-    cal = _record(folder / "calibration.json")
+    pred = read_record(folder / "prediction.json")
+    cal = read_record(folder / "calibration.json")
     sweep = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
     if sweep["prediction_sha256"] != pred["sha256"]:
         raise ValueError(f"{folder}/sweep.json belongs to prediction "

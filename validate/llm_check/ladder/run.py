@@ -51,7 +51,7 @@ from validate.llm_check.resume import (
     finished_runs,
     sealed_prediction,
 )
-from validate.llm_check.sealing import utc_now, verify_prediction, write_prediction
+from validate.llm_check.sealing import read_record, utc_now, write_prediction
 from validate.llm_check.unit import SharedInputs, code_version
 from validate.llm_check.warmstart import FORMAT_TYPE
 
@@ -96,10 +96,9 @@ def _seal(path: Path, payload: dict[str, Any], resume: bool) -> dict[str, Any]:
     """Seal ``payload`` at ``path``, or with ``resume`` check that the sealed one there is
     the same prediction."""
     if resume and path.exists():
-        record = json.loads(path.read_text(encoding="utf-8"))
-        verify_prediction(record)
+        record = read_record(path)
         check_same_prediction(path.parent, record, payload)
-        return dict(record)
+        return record
     return write_prediction(path, payload)
 
 
@@ -172,20 +171,13 @@ def run_ladder_unit(cfg: Config, name: str, warm_seed: int, out: Path, shared: S
     opd_cfg = replace(cfg, optimizer="sgd", opd_lr=design.lr)
     ctx = Context(opd_cfg, warm.teacher, warm.student, tok, info, k, train, ev)
     runs = _sweep(ctx, out, sha, design, tag, pred, cfg.resume is not None)
-    report = analyse_ladder(pred["payload"], sha, _calibration(out), runs)
+    report = analyse_ladder(pred["payload"], sha, read_record(out / "calibration.json"), runs)
     report["wall_time_s"] = time.time() - t0
     write_json(out / "report.json", report)
     save_figure(ladder_figure(report), out / "ladder.png", dpi=120)
     for test, entry in report["tests"].items():
         print(f"{tag} {test}: {entry['verdict']}", file=sys.stderr)
     return report
-
-
-def _calibration(out: Path) -> dict[str, Any]:
-    """The verified record of ``calibration.json``."""
-    record = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
-    verify_prediction(record)
-    return dict(record)
 
 
 def _sweep(ctx: Context, out: Path, sha: str, design: LadderDesign, tag: str,
