@@ -75,7 +75,7 @@ def test_types_choices_and_defaults_come_from_the_fields() -> None:
     assert options["--c-low"].type is float and options["--c-low"].default is None
     assert options["--warm-seeds"].nargs == "+" and options["--warm-seeds"].default == [0]
     assert options["--config"].choices == ["softening", "sharpening", "both", "paper", "reachable",
-                                           "dirty_ids"]
+                                           "dirty_ids", "dirty_ids_1000"]
     assert isinstance(options["--quick"], argparse._StoreTrueAction)
     cfg = parse_args([])
     assert cfg == Config(device=flag_default("device"))

@@ -116,11 +116,11 @@ def check_flags(cfg: Config) -> None:
                          f"(--resume {cfg.resume})")
     if not (cfg.opd_lr > 0 and math.isfinite(cfg.opd_lr)):
         raise ValueError(f"--opd-lr must be finite and > 0, got {cfg.opd_lr!r}")
-    ladder_names = ("paper", "reachable", "dirty_ids", "softening")
+    ladder_names = ("paper", "reachable", "dirty_ids", "dirty_ids_1000", "softening")
     if cfg.ladder and cfg.config not in ladder_names:
         raise ValueError(f"--config must be one of {ladder_names} with --ladder, got "
                          f"{cfg.config!r}")
-    if not cfg.ladder and cfg.config in ladder_names[:3]:
+    if not cfg.ladder and cfg.config in ladder_names[:4]:
         raise ValueError(f"--config {cfg.config} is a configuration of the ladder: it needs "
                          f"--ladder")
     if cfg.ladder and (cfg.student or cfg.teacher or cfg.data or cfg.schedule):

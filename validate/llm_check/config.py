@@ -31,11 +31,12 @@ class Config:
     """folder of an interrupted run to continue (instead of --out): its finished OPD runs are
     kept and the others run; refused unless this command would seal the prediction there
     (the same flags but --out, the same code, the same sha256)"""
-    config: Literal["softening", "sharpening", "both", "paper", "reachable", "dirty_ids"] = \
-        "sharpening"
+    config: Literal["softening", "sharpening", "both", "paper", "reachable", "dirty_ids",
+                    "dirty_ids_1000"] = "sharpening"
     """warm-start configuration(s) to run; with --student/--teacher the configuration the
     gate checks the checkpoints against ('both' counts as 'sharpening'); with --ladder one of
-    paper, reachable, dirty_ids, softening (validate.llm_check.ladder.configurations)"""
+    paper, reachable, dirty_ids, dirty_ids_1000, softening
+    (validate.llm_check.ladder.configurations)"""
     seed: int = 0
     """base OPD seed; the seeds per lambda are seed, seed+1, ..."""
     warm_seeds: tuple[int, ...] = (0,)

@@ -1,7 +1,9 @@
-"""The four ladder configurations: their gate bands are the ones their table states, a name
+"""The five ladder configurations: their gate bands are the ones their table states, a name
 outside them is refused, and the added criteria pass and fail at the edges of their bands."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -15,8 +17,9 @@ from validate.llm_check.ladder.configurations import (
 )
 
 
-def test_there_are_exactly_the_four_named_configurations() -> None:
-    assert set(CONFIGURATIONS) == {"paper", "reachable", "dirty_ids", "softening"}
+def test_there_are_exactly_the_five_named_configurations() -> None:
+    assert set(CONFIGURATIONS) == {"paper", "reachable", "dirty_ids", "dirty_ids_1000",
+                                   "softening"}
     assert all(CONFIGURATIONS[n].name == n for n in CONFIGURATIONS)
 
 
@@ -52,6 +55,12 @@ def test_dirty_ids_keeps_the_paper_teacher_and_asks_repeating_ids() -> None:
     assert (dirty.teacher, dirty.teacher_steps, dirty.seed_index) == (
         paper.teacher, paper.teacher_steps, paper.seed_index)
     assert dirty.student_steps * 4 == paper.student_steps
+
+
+def test_dirty_ids_1000_is_dirty_ids_with_a_warm_start_twice_as_long() -> None:
+    long, dirty = configuration("dirty_ids_1000"), configuration("dirty_ids")
+    assert long.student_steps == 2 * dirty.student_steps == 1000
+    assert replace(long, name="dirty_ids", student_steps=500) == dirty
 
 
 def test_softening_is_the_plain_softening_gate() -> None:

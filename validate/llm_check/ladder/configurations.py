@@ -1,28 +1,32 @@
-"""The ladder's four warm-start configurations, each named for what it means.
+"""The ladder's five warm-start configurations, each named for what it means.
 
-============  ===========================================  =======================================
-name          what it is meant to be                        gate (beside the sharpening or
-                                                            softening gate of its regime)
-============  ===========================================  =======================================
-paper         the paper's case: a format-certain teacher   ``p >= .995`` and ``b`` in [.3, .6] at
-              (``p ~ 1`` at ``]``), a base-neutral warm    ``]``; warm-start valid mass at the
-              start (``b ~ 1/2``) and clean item ids       ids ``>= .99``; pooled parse rate at
-                                                           ``lambda = 1`` after ``T`` ``>= .9``
-reachable     the same with a teacher that drops ``]``     ``p`` in [.97, .99] at ``]``, the rest
-              at rate .02, so that the clip-safe edge      as paper: ``(1-p)/c`` is 2e-3 to 6e-3,
-              ``(1-p)/c`` lies within a few hundred        within what the tail reaches
-              updates' reach
-dirty_ids     the paper's teacher and a warm start         ``p >= .995`` and ``b`` in [.3, .6] at
-              trained four times shorter, whose ids         ``]``; id valid mass ``<= .97``
-              still repeat
-softening     the student more format-certain than its     the softening gate: ``b - p >= .1`` at
-              teacher (the teacher drops ``]`` at .2):     ``]`` and the warm start parses more
-              the contract itself can collapse             often than its teacher
-============  ===========================================  =======================================
+==============  ===========================================  =======================================
+name            what it is meant to be                        gate (beside the sharpening or
+                                                              softening gate of its regime)
+==============  ===========================================  =======================================
+paper           the paper's case: a format-certain teacher   ``p >= .995`` and ``b`` in [.3, .6] at
+                (``p ~ 1`` at ``]``), a base-neutral warm    ``]``; warm-start valid mass at the
+                start (``b ~ 1/2``) and clean item ids       ids ``>= .99``; pooled parse rate at
+                                                             ``lambda = 1`` after ``T`` ``>= .9``
+reachable       the same with a teacher that drops ``]``     ``p`` in [.97, .99] at ``]``, the rest
+                at rate .02, so that the clip-safe edge      as paper: ``(1-p)/c`` is 2e-3 to 6e-3,
+                ``(1-p)/c`` lies within a few hundred        within what the tail reaches
+                updates' reach
+dirty_ids       the paper's teacher and a warm start         ``p >= .995`` and ``b`` in [.3, .6] at
+                trained four times shorter, whose ids         ``]``; id valid mass ``<= .97``
+                still repeat
+dirty_ids_1000  dirty_ids with a warm start trained twice     as dirty_ids
+                as long (1000 steps, half the paper's)
+softening       the student more format-certain than its     the softening gate: ``b - p >= .1`` at
+                teacher (the teacher drops ``]`` at .2):     ``]`` and the warm start parses more
+                the contract itself can collapse             often than its teacher
+==============  ===========================================  =======================================
 
 The SFT recipe of paper, reachable and softening is the check's pre-registered retry
 (teacher 1200 steps, warm start 2000), which gave clean ids on every warm start that reached
-it; dirty_ids keeps the first attempt's 500 warm-start steps. Models are seeded from the
+it; dirty_ids keeps the first attempt's 500 warm-start steps, and dirty_ids_1000 trains 1000
+(added after the 500-step warm starts failed the gate's parse floor on four seeds of five:
+most were too broken to reach ``]`` often enough). Models are seeded from the
 warm-start seed as in :func:`validate.llm_check.warmstart.train_warm_start`, with the
 teacher's and warm start's seeds shared by configurations that share a recipe: paper and
 dirty_ids share the teacher (the same weights), and reachable is the paper's warm start with
@@ -90,10 +94,12 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
                   (0.97, 0.99), (0.3, 0.6), (0.99, 1.0), 0.9),
     Configuration("dirty_ids", "sharpening", _CLEAN, _WARM, 1200, 500, 1, 1,
                   (0.995, 1.0), (0.3, 0.6), (0.0, 0.97), None),
+    Configuration("dirty_ids_1000", "sharpening", _CLEAN, _WARM, 1200, 1000, 1, 1,
+                  (0.995, 1.0), (0.3, 0.6), (0.0, 0.97), None),
     Configuration("softening", "softening", Recipe(0.0, 0.2), Recipe(1.0, 0.0), 1200, 2000, 0, 0,
                   None, None, None, None),
 )}
-"""The four configurations, by name."""
+"""The five configurations, by name."""
 
 
 def configuration(name: str) -> Configuration:
