@@ -22,7 +22,7 @@ MODULES = sorted([m.name for m in _TOP if not m.ispkg]
 """Modules of the package and of its subpackages (dotted, relative to the package)."""
 LIGHT = ("config", "plan", "analysis", "sealing", "onset", "preregistered_tests",
          "verdict_rules", "grid", "gate", "figure", "summary", "prompts", "task", "mechanism",
-         "resume", "ladder.statistic", "ladder.clock", "ladder.power")
+         "resume", "absolute_power", "ladder.statistic", "ladder.clock", "ladder.power")
 """Modules that must import without torch or transformers."""
 
 

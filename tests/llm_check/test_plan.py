@@ -4,6 +4,7 @@ plan's round trip through the sealed prediction, and the planned runs."""
 from __future__ import annotations
 
 import doctest
+import math
 
 import numpy as np
 import pytest
@@ -82,7 +83,7 @@ def test_the_plan_reads_back_from_the_sealed_prediction(p: float, b: float,
                                                          windows: dict[str, list[float]],
                                                          c_new: list[float] | None) -> None:
     # The analysis reads the plan from the sealed file: what it reads is what was planned.
-    cfg = Config(schedule=True)
+    cfg = Config(schedule=True, power_simulations=5)
     meas = _measurement(p, b, windows, c_new)
     grid = design_grid({k: (v[0], v[1]) for k, v in windows.items()}, cfg.n_grid,
                        beyond=cfg.n_beyond)
@@ -100,8 +101,48 @@ def test_the_plan_reads_back_from_the_sealed_prediction(p: float, b: float,
                                         "degenerate")
 
 
+def test_tests_b_and_c_seal_the_laws_absolute_onsets_their_nulls_and_their_power() -> None:
+    # At the follow-up's masses the law's clock reaches no onset within 60 or 120 updates, so
+    # (b) and (c) predict none: absolute predictions that the measured onsets can refute.
+    cfg = Config(power_simulations=5)
+    p, b = 0.99979, 0.5118
+    meas = _measurement(p, b, {"two_class": [1.1916, 1.1916], "by_token": [1.126, 1.15]},
+                        [1.08, 1.08])
+    grid = design_grid({"two_class": (1.1916, 1.1916), "by_token": (1.126, 1.15)}, cfg.n_grid)
+    plan = make_plan(cfg, meas, grid)
+    be, cc = plan.budget_extension, plan.clip_cross
+    tau = law_threshold(p, b, cfg.c)
+    e = cliff.budget_extension(p, b, cfg.c, cfg.opd_steps, cfg.mean_field_lr, threshold=tau)
+    x = cliff.clip_cross_prediction(p, b, cfg.c, cfg.c_new, cfg.opd_steps, cfg.mean_field_lr,
+                                    threshold=tau)
+    assert be.defined and (be.lambda_T, be.lambda_2T) == (e.lambda_T, e.lambda_2T) == (
+        math.inf, math.inf)
+    assert be.lambda_inf == pytest.approx(e.lambda_inf)
+    assert be.nulls["halfway_to_law_lambda_inf"] == (pytest.approx(e.lambda_inf), 0.5)
+    assert be.nulls["halfway_to_two_class"] == (1.1916, 0.5) and be.nulls["no_shift"] == (1, 1)
+    assert cc.source == cc.FROM_LAW and cc.lambda_T_new == x.lambda_T_new == math.inf
+    assert cc.nulls["log_c"] == (1.0, pytest.approx(math.log(2) / math.log(5)))
+    for power in (be.power, cc.power):
+        assert power is not None and power["design"]["n_sim"] == 5
+        assert set(power["power"]) == {"lambda_inf_minus_delta", "lambda_inf_plus_delta", "min"}
+
+
+def test_a_prediction_sealed_before_the_tests_were_absolute_reads_as_undefined() -> None:
+    cfg = Config(power_simulations=5)
+    meas = _measurement(0.99979, 0.512, {"two_class": [1.19, 1.19]}, [1.08, 1.08])
+    plan = make_plan(cfg, meas, design_grid({"two_class": (1.19, 1.19)}, cfg.n_grid))
+    old = plan.to_dict()
+    for key in ("lambda_T", "lambda_2T", "lambda_inf", "nulls", "power"):
+        del old["budget_extension"][key]
+    for key in ("lambda_T", "lambda_T_new", "lambda_inf", "lambda_inf_new", "nulls", "power"):
+        del old["clip_cross"][key]
+    back = Plan.from_dict({"measurement": meas.to_dict(), **old})
+    assert not back.budget_extension.defined and back.budget_extension.nulls == {}
+    assert math.isnan(back.clip_cross.lambda_T_new) and back.clip_cross.power is None
+
+
 def test_planned_runs_cover_every_test_longest_first() -> None:
-    cfg = Config(schedule=True, opd_steps=10)
+    cfg = Config(schedule=True, opd_steps=10, power_simulations=5)
     meas = _measurement(0.99979, 0.512, {"two_class": [1.19, 1.19], "by_token": [1.126, 1.15]},
                         [1.3, 1.3])
     grid = design_grid({"two_class": (1.19, 1.19), "by_token": (1.126, 1.15)}, cfg.n_grid)

@@ -1,12 +1,11 @@
 """The three pre-registered tests end to end (validate.llm_check.preregistered_tests): (a) the
 cliff interval, (b) the budget extension, (c) the second clip, from synthetic sweeps to
-verdicts, and the shift predictions taken from cliff."""
+verdicts, with the nulls of (b) and (c) counted, and the shift predictor taken from cliff."""
 
 from __future__ import annotations
 
 import doctest
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,13 +15,14 @@ from tests.llm_check.synthetic_sweeps import GRID, S, curve, draw, falling_sweep
 from validate.llm_check import preregistered_tests
 from validate.llm_check.onset import Sweep, onset
 from validate.llm_check.preregistered_tests import (
+    AbsoluteTestResult,
     OnsetTestConfig,
-    ShiftTestResult,
     budget_extension_test,
+    budget_nulls,
     budget_shift_predictor,
     cliff_interval_test,
     clip_cross_test,
-    clip_shift_prediction,
+    clip_nulls,
 )
 from validate.llm_check.verdict_rules import Verdict, null_windows
 
@@ -85,44 +85,71 @@ def test_cliff_interval_refuses_an_unknown_primary() -> None:
                             gate_passed=True)
 
 
-def test_budget_extension_verdicts() -> None:
-    # the same runs at T and 2T: cliff centres 1.30 at T, 1.22 at 2T (grid-onset shift
-    # 0.0794); the seeds share a per-seed offset at both budgets (same trajectories).  A draw
-    # whose interval covers the true shift (about 9 in 10 do; test_shift_interval_coverage)
-    rng = np.random.default_rng(32)
+def _sweeps_T_2T(rng: np.random.Generator) -> tuple[Sweep, Sweep]:
+    # the same runs at T and 2T: cliff centres 1.30 at T, 1.22 at 2T; the seeds share a
+    # per-seed offset at both budgets (same trajectories)
     offsets = 0.01 * rng.standard_normal(S)
     at_T = Sweep(tuple(GRID), draw(np.stack([curve(1.30 + o) for o in offsets]), rng))
     at_2T = Sweep(tuple(GRID), draw(np.stack([curve(1.22 + o) for o in offsets]), rng))
-    cfg = OnsetTestConfig(n_boot=500)
+    return at_T, at_2T
 
-    def run(pred: float | Callable[[np.ndarray], np.ndarray]) -> ShiftTestResult:
-        return budget_extension_test(at_T, at_2T, pred, rng=np.random.default_rng(0),
+
+def test_budget_extension_scores_the_absolute_onset_and_counts_the_nulls() -> None:
+    rng = np.random.default_rng(32)
+    at_T, at_2T = _sweeps_T_2T(rng)
+    truth = float(onset(GRID, curve(1.22)))  # the 2T grid onset, about 1.221
+    cfg = OnsetTestConfig(n_boot=500)
+    nulls = budget_nulls({"1": 1.0})  # no shift (1.30), half the way to 1 (1.15)
+
+    def run(pred: float, nulls: dict[str, tuple[float, float]] = nulls) -> AbsoluteTestResult:
+        return budget_extension_test(at_T, at_2T, pred, nulls, rng=np.random.default_rng(0),
                                      gate_passed=True, config=cfg)
 
-    right, none, far = run(0.0794), run(0.0), run(0.3)
-    assert right.shift == pytest.approx(0.0794, abs=0.02)
-    assert right.verdict is Verdict.HIT and right.zero_excluded
-    assert right.null_verdict is Verdict.MISS
-    assert none.verdict is Verdict.MISS and far.verdict is Verdict.MISS
-    # a function of the measured lambda_T, here lambda_T - 1.2206 (the 2T grid onset)
-    cond = run(lambda lt: lt - 1.2206)
-    assert cond.verdict is Verdict.HIT
-    # the same sweep at both budgets: the shift is exactly 0 in every replicate
-    same = budget_extension_test(at_T, at_T, 0.08, rng=0, gate_passed=True, config=cfg)
-    assert same.shift_interval == (0.0, 0.0) and same.zero_excluded is False
-    assert same.verdict is Verdict.MISS and same.null_verdict is Verdict.HIT
-    gate = budget_extension_test(at_T, at_2T, 0.08, rng=0, gate_passed=False, config=cfg)
-    assert gate.verdict is Verdict.VOID and gate.zero_excluded is None
+    right = run(truth)
+    assert right.second_interval[0] <= truth <= right.second_interval[1]
+    assert right.own_verdict is Verdict.HIT and right.verdict is Verdict.HIT
+    assert right.null_verdicts == {"no_shift": Verdict.MISS, "halfway_to_1": Verdict.MISS}
+    assert right.shift == pytest.approx(0.08, abs=0.02)  # descriptive
+    assert run(1.35).verdict is Verdict.MISS and run(math.inf).verdict is Verdict.MISS
+    # a null without theory that lands on the same onset (half the way to 1.14 from 1.30):
+    # the real predictor's HIT no longer counts
+    shared = run(truth, {**nulls, "halfway_to_1.14": (1.14, 0.5)})
+    assert shared.own_verdict is Verdict.HIT and shared.null_verdicts["halfway_to_1.14"] is \
+        Verdict.HIT
+    assert shared.verdict is Verdict.INCONCLUSIVE
+    gate = budget_extension_test(at_T, at_2T, truth, nulls, rng=0, gate_passed=False,
+                                 config=cfg)
+    assert gate.verdict is Verdict.VOID and set(gate.null_verdicts.values()) == {Verdict.VOID}
+    nan = budget_extension_test(at_T, at_2T, math.nan, nulls, rng=0, gate_passed=True,
+                                config=cfg)
+    assert nan.verdict is Verdict.VOID and "undefined" in nan.reasons[0]
+
+
+def test_no_onset_predicted_and_none_found_cannot_count_against_no_shift() -> None:
+    # No cliff on the grid at either budget.  "No onset" (inf, or any value past the grid's
+    # end) is right, and so is the null "no shift": the HIT does not count.
+    rng = np.random.default_rng(3)
+    flat = falling_sweep(2.0, rng)
+    cfg = OnsetTestConfig(n_boot=200)
+    for pred in (math.inf, 1.6):
+        r = budget_extension_test(flat, flat, pred, budget_nulls({"1": 1.0}), rng=1,
+                                  gate_passed=True, config=cfg)
+        assert r.residual_interval == (0.0, 0.0) and r.own_verdict is Verdict.HIT
+        assert r.null_verdicts["no_shift"] is Verdict.HIT and r.verdict is Verdict.INCONCLUSIVE
+    # an onset found where none was predicted is a MISS, whichever way it lies
+    r = budget_extension_test(falling_sweep(1.3, rng), falling_sweep(1.2, rng), math.inf,
+                              {}, rng=1, gate_passed=True, config=cfg)
+    assert r.residual_interval == (-math.inf, -math.inf) and r.verdict is Verdict.MISS
 
 
 def test_budget_extension_needs_the_same_runs() -> None:
     rng = np.random.default_rng(2)
     a = falling_sweep(1.3, rng)
     b = falling_sweep(1.3, rng, lam=np.r_[1.0, np.linspace(1.1, 1.5, 8)])
-    r = budget_extension_test(a, b, 0.05, rng=0, gate_passed=True)
+    r = budget_extension_test(a, b, 1.25, {}, rng=0, gate_passed=True)
     assert r.verdict is Verdict.VOID and "same runs" in r.reasons[0]
     few = falling_sweep(1.3, rng, seeds=2)
-    r = budget_extension_test(few, few, 0.05, rng=0, gate_passed=True,
+    r = budget_extension_test(few, few, 1.25, {}, rng=0, gate_passed=True,
                               config=OnsetTestConfig(n_boot=100))
     assert r.verdict is Verdict.VOID and "at_T: 2 seeds < min_seeds = 3" in r.reasons
 
@@ -131,49 +158,60 @@ def test_clip_cross_on_its_own_grid() -> None:
     rng = np.random.default_rng(41)
     grid_new = np.r_[1.0, np.linspace(1.02, 1.30, 8)]
     at_c, at_new = falling_sweep(1.25, rng), falling_sweep(1.15, rng, lam=grid_new)
+    truth = float(onset(grid_new, curve(1.15, grid_new)))
     cfg = OnsetTestConfig(n_boot=500)
-    hit = clip_cross_test(at_c, at_new, -0.10, rng=1, gate_passed=True, config=cfg)
-    assert hit.verdict is Verdict.HIT and hit.shift == pytest.approx(-0.10, abs=0.02)
-    miss = clip_cross_test(at_c, at_new, -0.30, rng=1, gate_passed=True, config=cfg)
-    assert miss.verdict is Verdict.MISS and miss.zero_excluded
-    unpaired = clip_cross_test(at_c, falling_sweep(1.15, rng, lam=grid_new, seeds=4), -0.1, rng=1,
-                               gate_passed=True, config=cfg)
+    nulls = clip_nulls(5.0, 2.0)  # from the onset 1.25 at c: no shift 1.25, log c 1.108
+    hit = clip_cross_test(at_c, at_new, truth, nulls, rng=1, gate_passed=True, config=cfg)
+    assert hit.verdict is Verdict.HIT
+    assert set(hit.null_verdicts.values()) == {Verdict.MISS}
+    assert hit.shift == pytest.approx(-0.10, abs=0.02)
+    miss = clip_cross_test(at_c, at_new, 1.25, nulls, rng=1, gate_passed=True, config=cfg)
+    assert miss.verdict is Verdict.MISS
+    unpaired = clip_cross_test(at_c, falling_sweep(1.15, rng, lam=grid_new, seeds=4), truth,
+                               nulls, rng=1, gate_passed=True, config=cfg)
     assert unpaired.verdict is Verdict.VOID
 
 
-def test_constant_clip_prediction_counts_a_first_onset_past_the_grid() -> None:
-    # The onset at c sits at the grid's end, so about half the replicates find none there
-    # (shift -inf: censored, not undefined). A constant prediction is defined in every
-    # replicate, so the test still decides: MISS for a shift of -0.03 when the measured one is
-    # about -0.25; a prediction that depends on the onset at c has no value there (VOID).
+def test_absolute_prediction_is_scored_when_the_first_onset_is_past_the_grid() -> None:
+    # The onset at c sits at the grid's end, so about half the replicates find none there.
+    # The absolute prediction does not read it, so its verdict is decided; the nulls that
+    # do read it predict no onset in those replicates.
     rng = np.random.default_rng(43)
     at_c, at_new = falling_sweep(1.40, rng), falling_sweep(1.15, rng)
+    truth = float(onset(GRID, curve(1.15)))
     cfg = OnsetTestConfig(n_boot=500)
-    res = clip_cross_test(at_c, at_new, -0.03, rng=1, gate_passed=True, config=cfg)
-    assert res.shift_interval[0] == -math.inf and res.shift_interval[1] < -0.1
-    assert res.verdict is Verdict.MISS and res.zero_excluded
-    by_onset = clip_cross_test(at_c, at_new, lambda o: np.full(np.shape(o), -0.03), rng=1,
-                               gate_passed=True, config=cfg)
-    assert by_onset.verdict is Verdict.VOID
+    res = clip_cross_test(at_c, at_new, truth, clip_nulls(5.0, 2.0), rng=1, gate_passed=True,
+                          config=cfg)
+    assert res.verdict is Verdict.HIT
+    assert res.null_residual_intervals["no_shift"][0] == -math.inf
+    assert res.shift_interval[0] == -math.inf
 
 
-def test_shift_interval_coverage() -> None:
-    # paired T / 2T sweeps with seed offsets shared across budgets (same trajectories) and
-    # no other seed effect; the estimand is the difference of the true grid onsets.  The
-    # shared offsets cancel in the shift, so only rollout noise is left, counted twice over
-    # by the two-level scheme: expected coverage 0.966 as for the onset itself.
+def test_second_onset_interval_coverage() -> None:
+    # paired T / 2T sweeps, identical seeds: only rollout noise, counted twice over by the
+    # two-level scheme (expected coverage 0.966, as for the onset of test (a))
     reps = 100
     rng = np.random.default_rng(99)
-    truth = onset(GRID, curve(1.30)) - onset(GRID, curve(1.22))
+    truth = float(onset(GRID, curve(1.22)))
     cfg = OnsetTestConfig(n_boot=300)
     hits = 0
     for _ in range(reps):
         at_T = Sweep(tuple(GRID), draw(np.tile(curve(1.30), (S, 1)), rng))
         at_2T = Sweep(tuple(GRID), draw(np.tile(curve(1.22), (S, 1)), rng))
-        r = budget_extension_test(at_T, at_2T, truth, rng=rng, gate_passed=True, config=cfg)
-        hits += r.shift_interval[0] <= truth <= r.shift_interval[1]
+        r = budget_extension_test(at_T, at_2T, truth, {}, rng=rng, gate_passed=True,
+                                  config=cfg)
+        hits += r.second_interval[0] <= truth <= r.second_interval[1]
     cov = hits / reps
     assert cov >= 0.90 - 3 * math.sqrt(0.09 / reps), cov
+
+
+def test_nulls_are_what_they_say() -> None:
+    nulls = budget_nulls({"1": 1.0, "law_lambda_inf": 1.19, "never": math.inf})
+    assert nulls == {"no_shift": (1.0, 1.0), "halfway_to_1": (1.0, 0.5),
+                     "halfway_to_law_lambda_inf": (1.19, 0.5)}
+    a, k = clip_nulls(5.0, 2.0)["log_c"]
+    lam_c = 1.30
+    assert a + k * (lam_c - a) - 1.0 == pytest.approx((lam_c - 1.0) * math.log(2) / math.log(5))
 
 
 # --- predictions from cliff ---------------------------------------------------------------------
@@ -182,14 +220,3 @@ def test_budget_shift_predictor_is_cliffs_budget_extension() -> None:
     lt = np.array([1.7, 1.8, 2.0])
     e = cliff.budget_extension(0.7, 0.9, 5.0, 30, 0.5, lambda_T=lt)
     np.testing.assert_allclose(f(lt), e.shift)
-
-
-def test_clip_shift_prediction_is_log_ratio_over_d_on_the_capped_branch() -> None:
-    # sharpening towards an entropy-collapse threshold 0.99: the capped branch at c and c'
-    p, b, c, c_new, tau = 0.9, 0.5, 5.0, 3.0, 0.99
-    x = cliff.clip_cross_prediction(p, b, c, c_new, 300, 0.5, threshold=tau)
-    assert cliff.budget_extension(p, b, c, 300, 0.5, threshold=tau).regime == "capped"
-    pred = clip_shift_prediction(p, b, c, c_new, 300, 0.5, threshold=tau)
-    assert pred == pytest.approx(x.lambda_T_new - x.lambda_T)
-    assert x.dlambda_dlogc > 0  # 1 / D
-    assert pred == pytest.approx(math.log(c_new / c) * x.dlambda_dlogc)

@@ -15,7 +15,7 @@ from validate.llm_check import verdict_rules
 from validate.llm_check.verdict_rules import (
     DirectionPrediction,
     Verdict,
-    contrast_verdict,
+    counted,
     direction_check,
     local_step,
     null_windows,
@@ -63,31 +63,6 @@ def test_window_verdict_is_monotone_in_the_widening(interval: tuple[float, float
     assert (v_small is Verdict.MISS) == disjoint
 
 
-@pytest.mark.parametrize("own, rival, verdict", [
-    ((-0.01, 0.02), (0.03, 0.07), Verdict.HIT),
-    ((-0.05, -0.01), (0.0, 0.05), Verdict.MISS),
-    ((-0.05, 0.01), (-0.02, 0.05), Verdict.INCONCLUSIVE),
-    ((0.0, 0.0), (0.1, 0.1), Verdict.HIT),  # closed intervals
-    ((-math.inf, 0.1), (0.2, math.inf), Verdict.HIT),
-])
-def test_contrast_verdict_table(own: tuple[float, float], rival: tuple[float, float],
-                                verdict: Verdict) -> None:
-    assert contrast_verdict(own, rival) is verdict
-
-
-@given(st.floats(-1, 1), st.floats(0, 1), st.floats(-1, 1))
-def test_contrast_verdict_scores_prediction_and_rival_consistently(centre: float, width: float,
-                                                                   pred: float) -> None:
-    shift = (centre - width, centre + width)  # interval of the measured shift
-    own = (shift[0] - pred, shift[1] - pred)  # of measured - predicted
-    mine, rivals = contrast_verdict(own, shift), contrast_verdict(shift, own)
-    if mine is Verdict.HIT:
-        assert rivals is Verdict.MISS
-    if mine is Verdict.INCONCLUSIVE:
-        assert rivals is Verdict.INCONCLUSIVE
-    assert (mine is Verdict.MISS) == (not own[0] <= 0 <= own[1])
-
-
 def test_local_step_and_nulls() -> None:
     lam = [1.0, 1.1, 1.2, 1.5]
     assert local_step(lam, (1.15, 1.25)) == pytest.approx(0.3)
@@ -128,3 +103,11 @@ def test_direction_check() -> None:
     assert r.shrink == pytest.approx(-0.25) and r.mass_as_predicted is False
     with pytest.raises(ValueError, match="valid_mass must be 'up' or 'down'"):
         DirectionPrediction("close", "sideways", True, past=1.2)  # type: ignore[arg-type]
+
+
+def test_counted_demotes_only_a_shared_hit() -> None:
+    nulls = {"no_shift": Verdict.MISS, "log_c": Verdict.INCONCLUSIVE}
+    assert counted(Verdict.HIT, nulls) is Verdict.HIT
+    assert counted(Verdict.HIT, {**nulls, "log_c": Verdict.HIT}) is Verdict.INCONCLUSIVE
+    for v in (Verdict.MISS, Verdict.INCONCLUSIVE, Verdict.VOID):
+        assert counted(v, {"no_shift": Verdict.HIT}) is v

@@ -29,7 +29,6 @@ from validate.llm_check.onset import Sweep, onset
 from validate.llm_check.plan import Plan
 from validate.llm_check.preregistered_tests import (
     budget_extension_test,
-    budget_shift_predictor,
     cliff_interval_test,
     clip_cross_test,
 )
@@ -124,23 +123,20 @@ def analyse(cfg: Config, pred: Mapping[str, Any], sha: str, runs: Sequence[Run],
     primary = plan.primary_window if plan.primary_window in wins else next(iter(wins))
     a = cliff_interval_test(at_T, wins, primary=primary, nulls=plan.nulls, rng=rng,
                             gate_passed=True, config=plan.test_config)
-    # (b) the budget extension
-    be = plan.budget_extension
+    # (b) the budget extension, (c) the second clip: absolute predictions beside nulls
+    be, cc = plan.budget_extension, plan.clip_cross
     if be.defined:
-        f = budget_shift_predictor(be.p, be.b, cfg.c, T, be.mean_field_lr,
-                                   c_low=cfg.c_low_value, threshold=be.threshold)
-        b_res = budget_extension_test(at_T, at_2T, f, rng=rng, gate_passed=True,
-                                      config=plan.test_config).to_dict()
+        b_res = budget_extension_test(at_T, at_2T, be.lambda_2T, be.nulls, rng=rng,
+                                      gate_passed=True, config=plan.test_config).to_dict()
     else:
         b_res = void(be.undefined or "; ".join(plan.notes) or "no budget prediction")
         with np.errstate(invalid="ignore"):  # measured, beside the VOID verdict
             b_res["measured_onsets"] = [float(onset(lam, at_T.pooled_rates, cfg.break_fraction)),
                                         float(onset(lam, at_2T.pooled_rates, cfg.break_fraction))]
-    # (c) the second clip
-    shift = plan.clip_cross.predicted_shift
-    c_res = (clip_cross_test(at_T, at_new, shift, rng=rng, gate_passed=True,
-                             config=plan.test_config).to_dict()
-             if math.isfinite(shift) else void("clip shift prediction undefined"))
+    c_res = (clip_cross_test(at_T, at_new, cc.lambda_T_new, cc.nulls, rng=rng,
+                             gate_passed=True, config=plan.test_config).to_dict()
+             if not math.isnan(cc.lambda_T_new) else void("clip prediction undefined"))
+    b_res["power"], c_res["power"] = be.power, cc.power
     tests = [a.to_dict(), b_res, c_res]
     if continued:
         why = pred["gate"]["message"]

@@ -131,6 +131,8 @@ def check_flags(cfg: Config) -> None:
     if cfg.n_seeds < 1 or cfg.opd_steps < 1 or cfg.workers < 1:
         raise ValueError(f"--seeds, --opd-steps and --workers must be >= 1, got "
                          f"{cfg.n_seeds!r}, {cfg.opd_steps!r}, {cfg.workers!r}")
+    if cfg.power_simulations < 1:
+        raise ValueError(f"--power-simulations must be >= 1, got {cfg.power_simulations!r}")
 
 
 def parse_args(argv: list[str] | None) -> Config:

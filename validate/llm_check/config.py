@@ -114,6 +114,9 @@ class Config:
     """the constant null predictor of test (a), fixed before any measurement"""
     n_boot: int = 2000
     """bootstrap replicates of the three tests"""
+    power_simulations: int = 100
+    """simulated sweeps per world of the power check of tests (b) and (c), run before the
+    sweep and sealed in the prediction"""
     # --- OPD
     opd_steps: int = 60
     """T: OPD updates per run at which tests (a) and (c) evaluate; the main sweep's runs go
@@ -193,8 +196,8 @@ class Config:
         return dataclasses.replace(
             self, teacher_steps=40, student_steps=30, retry_student_steps=40,
             retry_teacher_steps=50, sft_batch=32, estimate_rollouts=64, n_seeds=1, opd_steps=4,
-            rollouts=16, eval_rollouts=64, n_boot=200, mass_every=2, ladder_budgets=(2, 4),
-            ladder_rungs=4, ladder_control_rungs=1, quick=True)
+            rollouts=16, eval_rollouts=64, n_boot=200, power_simulations=5, mass_every=2,
+            ladder_budgets=(2, 4), ladder_rungs=4, ladder_control_rungs=1, quick=True)
 
 
 def field_docs(cls: type) -> dict[str, str]:

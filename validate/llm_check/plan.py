@@ -5,10 +5,10 @@ sealed into ``prediction.json`` before any OPD run (:mod:`validate.llm_check.sea
 
 * test (a), the cliff interval: the main grid (:class:`~validate.llm_check.grid.GridDesign`)
   around the predicted windows, the primary window and the null predictors;
-* test (b), the budget extension: the shift ``lambda_T - lambda_2T`` of the finite-budget law
-  at the binding type's masses (:class:`BudgetExtensionPrediction`);
-* test (c), the second clip c': the predicted onset shift and the grid it is measured on
-  (:class:`ClipCrossPrediction`);
+* test (b), the budget extension: the finite-budget law's own onset ``lambda_2T`` at the
+  binding type's masses, its nulls and its simulated power (:class:`BudgetExtensionPrediction`);
+* test (c), the second clip c': the predicted onset at c', its nulls, its power and the grid
+  it is measured on (:class:`ClipCrossPrediction`);
 * the no-clip control (:class:`ControlPlan`), the direction past the cliff
   (:class:`~validate.llm_check.verdict_rules.DirectionPrediction`) and, with ``--schedule``,
   the scheduled run's pass mark (:class:`SchedulePlan`).
@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 import cliff
+from validate.llm_check.absolute_power import PowerDesign, absolute_test_power
 from validate.llm_check.config import Config
 from validate.llm_check.grid import GridDesign, design_grid, finite_windows
 from validate.llm_check.preregistered_tests import (
+    AffineNull,
     OnsetTestConfig,
+    budget_nulls,
     budget_shift_predictor,
-    clip_shift_prediction,
+    clip_nulls,
 )
 from validate.llm_check.verdict_rules import DirectionPrediction, null_windows
 
@@ -42,8 +45,8 @@ if TYPE_CHECKING:  # measurement runs the models (torch); the plan only reads it
     from validate.llm_check.measurement import Measurement
 
 __all__ = ["THRESHOLD_RULE", "law_threshold", "BudgetExtensionPrediction",
-           "ClipCrossPrediction", "ControlPlan", "SchedulePlan", "Plan", "make_plan", "Job",
-           "planned_runs"]
+           "ClipCrossPrediction", "ControlPlan", "SchedulePlan", "Plan", "with_power",
+           "make_plan", "Job", "planned_runs"]
 
 THRESHOLD_RULE = ("tau of the finite-budget law: b/2 when softening (the binding class's mass "
                   "halves, the one-position form of the parse-rate halving that defines the "
@@ -91,21 +94,37 @@ class BudgetExtensionPrediction:
     shift_lambdas: tuple[float, ...]
     """the main grid above 1, where :attr:`shift_at_grid` is evaluated"""
     shift_at_grid: tuple[float, ...] | None
-    """the predicted shift with lambda_T at each of those points (None when undefined)"""
+    """the shift the law gives with lambda_T at each of those points (None when undefined);
+    descriptive since the test is absolute"""
+    lambda_T: float = math.nan
+    """the law's own onset after T steps (inf: none within the budget)"""
+    lambda_2T: float = math.nan
+    """test (b)'s prediction: the law's own onset after 2T steps (NaN in a prediction sealed
+    before the test was absolute: the test is then VOID)"""
+    lambda_inf: float = math.nan
+    """the law's asymptote (T -> inf)"""
+    nulls: Mapping[str, AffineNull] = field(default_factory=dict)
+    """the nulls scored beside it (:func:`~validate.llm_check.preregistered_tests.
+    budget_nulls`)"""
+    power: Mapping[str, Any] | None = None
+    """the test's simulated power (:mod:`validate.llm_check.absolute_power`)"""
 
-    RULE: ClassVar[str] = ("cliff.budget_extension(p, b, c, T, mean_field_lr, threshold, "
-                           "lambda_T = measured onset at T).shift, at the binding type's "
-                           "masses; eta fixed, not calibrated")
+    RULE: ClassVar[str] = ("lambda_2T of cliff.budget_extension(p, b, c, T, mean_field_lr, "
+                           "threshold) at the binding type's masses, absolute (not read from "
+                           "the measured lambda_T); eta fixed, not calibrated")
 
     @property
     def defined(self) -> bool:
-        """Whether the law gives a shift to test against."""
-        return self.shift_at_grid is not None and not self.undefined
+        """Whether the law gives an onset at 2T to test against."""
+        return not self.undefined and not math.isnan(self.lambda_2T)
 
     def to_dict(self) -> dict[str, Any]:
         return {"T": self.T, "two_T": self.two_T, "mean_field_lr": self.mean_field_lr,
                 "p": self.p, "b": self.b, "threshold": self.threshold, "rule": self.RULE,
                 "threshold_rule": THRESHOLD_RULE, "undefined": self.undefined,
+                "lambda_T": self.lambda_T, "lambda_2T": self.lambda_2T,
+                "lambda_inf": self.lambda_inf,
+                "nulls": {k: list(v) for k, v in self.nulls.items()}, "power": self.power,
                 "predicted_shift_at_grid": {
                     "lambdas": list(self.shift_lambdas),
                     "shift": None if self.shift_at_grid is None else list(self.shift_at_grid)}}
@@ -118,22 +137,36 @@ class BudgetExtensionPrediction:
                    mean_field_lr=float(d["mean_field_lr"]), p=float(d["p"]), b=float(d["b"]),
                    threshold=float(d["threshold"]), undefined=d.get("undefined"),
                    shift_lambdas=tuple(float(x) for x in at_grid["lambdas"]),
-                   shift_at_grid=None if shift is None else tuple(float(x) for x in shift))
+                   shift_at_grid=None if shift is None else tuple(float(x) for x in shift),
+                   lambda_T=float(d.get("lambda_T", math.nan)),
+                   lambda_2T=float(d.get("lambda_2T", math.nan)),
+                   lambda_inf=float(d.get("lambda_inf", math.nan)),
+                   nulls=_nulls(d.get("nulls", {})), power=d.get("power"))
 
 
-def budget_extension_prediction(cfg: Config, p: float, b: float, lambdas: Sequence[float]
-                                ) -> BudgetExtensionPrediction:
+def _nulls(d: Mapping[str, Sequence[float]]) -> dict[str, AffineNull]:
+    return {k: (float(v[0]), float(v[1])) for k, v in d.items()}
+
+
+def budget_extension_prediction(cfg: Config, p: float, b: float, lambdas: Sequence[float],
+                                two_class: float = math.nan) -> BudgetExtensionPrediction:
     """:class:`BudgetExtensionPrediction` at the binding type's masses ``p``, ``b`` on the main
     grid ``lambdas`` (derivations/notes/budget.md, "The threshold of the model
     check"); ``undefined`` says why when the law is degenerate there (it would predict
-    ``lambda_T = 1`` at every budget) or cannot be evaluated."""
+    ``lambda_T = 1`` at every budget) or cannot be evaluated.  ``two_class`` (the two-class
+    lambda*) anchors one of the nulls."""
     T = cfg.opd_steps
     tau = law_threshold(p, b, cfg.c)
     shift: tuple[float, ...] | None = None
     undefined = None
+    absolute = (math.nan, math.nan, math.nan)
+    nulls: dict[str, AffineNull] = {}
     try:
         e = cliff.budget_extension(p, b, cfg.c, T, cfg.mean_field_lr, c_low=cfg.c_low_value,
                                    threshold=tau)
+        absolute = (float(e.lambda_T), float(e.lambda_2T), float(e.lambda_inf))
+        nulls = budget_nulls({"1": 1.0, "two_class": two_class, "law_lambda_inf": absolute[2],
+                              "grid_end": float(lambdas[-1])})
         if e.regime in ("start", "teacher") or not float(e.lambda_inf) > 1.0:
             undefined = (f"the finite-budget law is degenerate at the binding type's masses "
                          f"(p = {p:.6g}, b = {b:.6g}, tau = {tau:.6g}): regime "
@@ -146,7 +179,7 @@ def budget_extension_prediction(cfg: Config, p: float, b: float, lambdas: Sequen
     except (ValueError, ZeroDivisionError) as err:
         undefined = f"budget shift predictor undefined: {err}"
     return BudgetExtensionPrediction(T, 2 * T, cfg.mean_field_lr, p, b, tau, undefined,
-                                     tuple(lambdas[1:]), shift)
+                                     tuple(lambdas[1:]), shift, *absolute, nulls)
 
 
 # --- test (c) ----------------------------------------------------------------------------------
@@ -166,17 +199,36 @@ class ClipCrossPrediction:
     predicted_shift: float
     """lambda_T(c') - lambda_T(c) (NaN: undefined, test (c) VOID)"""
     source: str
-    """which prediction the shift is: :attr:`FROM_LAW` or :attr:`FROM_ASYMPTOTE`"""
+    """which prediction the onsets are: :attr:`FROM_LAW` or :attr:`FROM_ASYMPTOTE`"""
+    lambda_T: float = math.nan
+    """the predicted onset at c"""
+    lambda_T_new: float = math.nan
+    """test (c)'s prediction: the onset at c' (inf: none within the budget; NaN: undefined,
+    or a prediction sealed before the test was absolute, and the test is VOID)"""
+    lambda_inf: float = math.nan
+    """the asymptote at c (where a wrong world of the power check lands)"""
+    lambda_inf_new: float = math.nan
+    """the asymptote at c'"""
+    nulls: Mapping[str, AffineNull] = field(default_factory=dict)
+    """the nulls scored beside it (:func:`~validate.llm_check.preregistered_tests.
+    clip_nulls`)"""
+    power: Mapping[str, Any] | None = None
+    """the test's simulated power (:mod:`validate.llm_check.absolute_power`)"""
 
-    RULE: ClassVar[str] = "the predicted onset shift from c to c' at the binding type's masses"
-    FROM_LAW: ClassVar[str] = "cliff.clip_cross_prediction: lambda_inf(c') - lambda_inf(c)"
-    FROM_ASYMPTOTE: ClassVar[str] = ("asymptotic: two-class lambda*(c') - lambda*(c) of "
-                                     "cliff.solve")
+    RULE: ClassVar[str] = ("the onset at c', absolute, at the binding type's masses; the shift "
+                           "designs the c' grid")
+    FROM_LAW: ClassVar[str] = ("cliff.clip_cross_prediction: lambda_T(c') of the finite-budget "
+                               "law; shift lambda_inf(c') - lambda_inf(c)")
+    FROM_ASYMPTOTE: ClassVar[str] = ("asymptotic: two-class lambda*(c') of cliff.solve; shift "
+                                     "lambda*(c') - lambda*(c)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"grid": None if self.grid is None else self.grid.to_dict(),
                 "c_new": self.c_new, "c_low_new": self.c_low_new, "lambdas": list(self.lambdas),
                 "predicted_shift": self.predicted_shift, "source": self.source,
+                "lambda_T": self.lambda_T, "lambda_T_new": self.lambda_T_new,
+                "lambda_inf": self.lambda_inf, "lambda_inf_new": self.lambda_inf_new,
+                "nulls": {k: list(v) for k, v in self.nulls.items()}, "power": self.power,
                 "rule": self.RULE}
 
     @classmethod
@@ -184,7 +236,12 @@ class ClipCrossPrediction:
         return cls(grid=None if d["grid"] is None else GridDesign.from_dict(d["grid"]),
                    c_new=float(d["c_new"]), c_low_new=float(d["c_low_new"]),
                    lambdas=tuple(float(x) for x in d["lambdas"]),
-                   predicted_shift=float(d["predicted_shift"]), source=str(d["source"]))
+                   predicted_shift=float(d["predicted_shift"]), source=str(d["source"]),
+                   lambda_T=float(d.get("lambda_T", math.nan)),
+                   lambda_T_new=float(d.get("lambda_T_new", math.nan)),
+                   lambda_inf=float(d.get("lambda_inf", math.nan)),
+                   lambda_inf_new=float(d.get("lambda_inf_new", math.nan)),
+                   nulls=_nulls(d.get("nulls", {})), power=d.get("power"))
 
 
 def clip_cross_prediction(cfg: Config, meas: Measurement, budget: BudgetExtensionPrediction,
@@ -195,16 +252,24 @@ def clip_cross_prediction(cfg: Config, meas: Measurement, budget: BudgetExtensio
     shift and the two-class window at c' (the main grid ``lambdas`` when none can be).  Why
     anything was left undefined is appended to ``notes``."""
     source = ClipCrossPrediction.FROM_LAW
+    absolute = (math.nan, math.nan, math.nan, math.nan)
     try:
-        shift = (math.nan if budget.undefined else
-                 clip_shift_prediction(budget.p, budget.b, cfg.c, cfg.c_new, cfg.opd_steps,
-                                       cfg.mean_field_lr, c_low=cfg.c_low_value,
-                                       c_low_new=1.0 / cfg.c_new, threshold=budget.threshold))
+        shift = math.nan
+        if not budget.undefined:
+            x = cliff.clip_cross_prediction(budget.p, budget.b, cfg.c, cfg.c_new, cfg.opd_steps,
+                                            cfg.mean_field_lr, c_low=cfg.c_low_value,
+                                            c_low_new=1.0 / cfg.c_new,
+                                            threshold=budget.threshold)
+            shift = float(x.lambda_inf_new - x.lambda_inf)
+            absolute = (float(x.lambda_T), float(x.lambda_T_new), float(x.lambda_inf),
+                        float(x.lambda_inf_new))
     except (ValueError, ZeroDivisionError) as err:
         shift = math.nan
         notes.append(f"clip shift prediction undefined: {err}")
     if not math.isfinite(shift) and meas.two_class_c_new and "two_class" in meas.windows:
-        shift = float(meas.two_class_c_new[0]) - float(meas.windows["two_class"][0])
+        star, star_new = float(meas.windows["two_class"][0]), float(meas.two_class_c_new[0])
+        shift = star_new - star
+        absolute = (star, star_new, star, star_new)
         source = ClipCrossPrediction.FROM_ASYMPTOTE
     wins, _ = finite_windows(meas.windows, cfg.grid_upper)
     c_new_wins: dict[str, tuple[float, float]] = {}
@@ -224,7 +289,8 @@ def clip_cross_prediction(cfg: Config, meas: Measurement, budget: BudgetExtensio
     except ValueError as err:
         grid, lam_new = None, tuple(lambdas)
         notes.append(f"c' grid: {err}; the main grid is used")
-    return ClipCrossPrediction(grid, cfg.c_new, 1.0 / cfg.c_new, lam_new, shift, source)
+    return ClipCrossPrediction(grid, cfg.c_new, 1.0 / cfg.c_new, lam_new, shift, source,
+                               *absolute, clip_nulls(cfg.c, cfg.c_new))
 
 
 # --- control, direction, schedule --------------------------------------------------------------
@@ -333,6 +399,30 @@ class Plan:
                    schedule=SchedulePlan.from_dict(d["schedule"]) if "schedule" in d else None)
 
 
+def with_power(cfg: Config, budget: BudgetExtensionPrediction, clip: ClipCrossPrediction,
+               lambdas: Sequence[float], test_config: OnsetTestConfig
+               ) -> tuple[BudgetExtensionPrediction, ClipCrossPrediction]:
+    """Tests (b) and (c) with their simulated power at the design's grids, seeds and rollouts
+    (:mod:`validate.llm_check.absolute_power`), where each has a prediction to test."""
+    design = PowerDesign(n_sim=cfg.power_simulations)
+    if budget.defined and math.isfinite(budget.lambda_inf):
+        pw = absolute_test_power("budget", (lambdas, lambdas),
+                                 (budget.lambda_T, budget.lambda_2T),
+                                 (budget.lambda_inf, budget.lambda_inf),
+                                 budget.nulls, cfg.n_seeds, cfg.eval_rollouts, test_config,
+                                 design, cfg.seed + 777)
+        budget = replace(budget, power=pw.to_dict())
+    if not math.isnan(clip.lambda_T_new) and math.isfinite(clip.lambda_inf) \
+            and math.isfinite(clip.lambda_inf_new):
+        pw = absolute_test_power("clip", (lambdas, clip.lambdas),
+                                 (clip.lambda_T, clip.lambda_T_new),
+                                 (clip.lambda_inf, clip.lambda_inf_new),
+                                 clip.nulls, cfg.n_seeds, cfg.eval_rollouts, test_config,
+                                 design, cfg.seed + 778)
+        clip = replace(clip, power=pw.to_dict())
+    return budget, clip
+
+
 def make_plan(cfg: Config, meas: Measurement, grid: GridDesign) -> Plan:
     """The plan on the main ``grid`` at the measured binding type (module docstring)."""
     if meas.p is None or meas.b is None or meas.binding_type is None:
@@ -341,10 +431,13 @@ def make_plan(cfg: Config, meas: Measurement, grid: GridDesign) -> Plan:
     p, b = float(meas.p), float(meas.b)
     lam = grid.lambdas
     notes: list[str] = []
-    budget = budget_extension_prediction(cfg, p, b, lam)
+    star = float(meas.windows["two_class"][0]) if "two_class" in meas.windows else math.nan
+    budget = budget_extension_prediction(cfg, p, b, lam, star)
     if budget.undefined:
         notes.append(f"test (b) VOID by design: {budget.undefined}")
     clip = clip_cross_prediction(cfg, meas, budget, lam, notes)
+    test_config = OnsetTestConfig(fraction=cfg.break_fraction, n_boot=cfg.n_boot)
+    budget, clip = with_power(cfg, budget, clip, lam, test_config)
     wins, _ = finite_windows(meas.windows, cfg.grid_upper)
     past = max(hi for _, hi in wins.values()) + 0.5 * grid.step
     return Plan(
@@ -352,7 +445,7 @@ def make_plan(cfg: Config, meas: Measurement, grid: GridDesign) -> Plan:
         control=ControlPlan(cfg.control_c, (lam[0], lam[len(lam) // 2], lam[-1])),
         direction=DirectionPrediction(meas.binding_type, "up" if p > b else "down", True, past),
         nulls=null_windows(lam, cfg.null_constant), primary_window="two_class",
-        test_config=OnsetTestConfig(fraction=cfg.break_fraction, n_boot=cfg.n_boot),
+        test_config=test_config,
         schedule=(SchedulePlan(lam[-1], cfg.schedule_margin, cfg.schedule_min_gain)
                   if cfg.schedule else None))
 

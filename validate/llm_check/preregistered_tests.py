@@ -2,10 +2,15 @@ r"""The three pre-registered tests of the real-model check, from parse indicator
 
 (a) :func:`cliff_interval_test`: the pooled onset and its bootstrap interval against each
     predicted window (two-class, by-token) and against null predictors.
-(b) :func:`budget_extension_test`: the onset's shift from ``T`` to ``2T`` steps (the same runs
-    evaluated twice) against the finite-budget law.
-(c) :func:`clip_cross_test`: the onset's shift from clip ``c`` to ``c'`` against
-    ``cliff.clip_cross_prediction``.
+(b) :func:`budget_extension_test`: the onset after ``2T`` steps (the same runs evaluated
+    twice) against the finite-budget law's absolute ``lambda_2T``, beside nulls that only
+    move the measured onset at ``T`` part of the way to an asymptote.
+(c) :func:`clip_cross_test`: the onset at a second clip ``c'`` against its absolute
+    prediction, beside nulls that only rescale the onset at ``c`` (no shift; ``lambda - 1``
+    proportional to ``log c``).
+
+In (b) and (c) the real predictor's HIT counts only where no null HITs as well
+(:func:`~validate.llm_check.verdict_rules.counted`).
 
 Each returns a result whose ``verdict`` is one of HIT, MISS, INCONCLUSIVE, VOID
 (:class:`~validate.llm_check.verdict_rules.Verdict`) and whose ``to_dict()`` is the report's
@@ -35,15 +40,15 @@ from validate.llm_check.onset import (
 )
 from validate.llm_check.verdict_rules import (
     Verdict,
-    contrast_verdict,
+    counted,
     local_step,
     window_verdict,
     windows_from,
 )
 
-__all__ = ["OnsetTestConfig", "IntervalTestResult", "ShiftTestResult", "cliff_interval_test",
-           "budget_extension_test", "clip_cross_test", "budget_shift_predictor",
-           "clip_shift_prediction"]
+__all__ = ["OnsetTestConfig", "IntervalTestResult", "AbsoluteTestResult", "AffineNull",
+           "cliff_interval_test", "budget_extension_test", "clip_cross_test", "budget_nulls",
+           "clip_nulls", "residual", "budget_shift_predictor"]
 
 FloatArray = NDArray[np.float64]
 ShiftPredictor = Callable[[FloatArray], FloatArray]
@@ -245,36 +250,50 @@ def cliff_interval_test(sweep: Sweep, windows: Mapping[str, tuple[float, float]]
         reasons=tuple(reasons), config=cfg)
 
 
-# --- (b), (c) predicted shifts ----------------------------------------------------------------
+# --- (b), (c) absolute predictions against nulls ---------------------------------------------
+AffineNull = tuple[float, float]
+"""``(a, k)``: a null that predicts the second onset from the measured first one as
+``lambda_2 = a + k (lambda_1 - a)`` (``k = 1``: no shift; ``k = 1/2``: half the way to ``a``)."""
+
+
 @dataclass(frozen=True)
-class ShiftTestResult:
-    """Tests (b) and (c): a measured onset shift against its prediction.
+class AbsoluteTestResult:
+    """Tests (b) and (c): a predicted second onset against the measured one, beside nulls.
 
     Attributes
     ----------
-    verdict : :func:`~validate.llm_check.verdict_rules.contrast_verdict` of the prediction against
-        the rival "no shift".
-    null_verdict : the rival scored by the same rule (against the prediction).
-    zero_excluded : whether the shift's interval excludes 0 (a shift was detected).
-    shift : measured shift (sign convention in ``definition``).
-    shift_interval : its bootstrap percentile interval.
-    predicted : predicted shift at the measured onsets.
-    discrepancy_interval : interval of (measured - predicted) over the same replicates.
-    onsets : the two pooled onsets (first, second).
+    verdict : the real predictor's verdict as counted (:func:`~validate.llm_check.
+        verdict_rules.counted`): a HIT that a null shares is INCONCLUSIVE.
+    own_verdict : the real predictor's verdict on its own.
+    null_verdicts : each null's verdict by the same rule.
+    predicted : the sealed second onset (``inf``: no onset on the second grid).
+    nulls : each null's ``(a, k)`` (:data:`AffineNull`).
+    onsets : the two measured pooled onsets (first, second).
+    second_interval : bootstrap interval of the second onset.
+    residual_interval : interval of (measured second onset - predicted).
+    null_residual_intervals : the same for each null, over the same replicates.
+    widen : half the second grid's step at each predictor's value, by name (``"own"`` for
+        the real one).
+    shift, shift_interval : the measured shift (``definition``) and its interval; descriptive,
+        they enter no verdict.
     definition : what ``shift`` is, in words.
-    undefined_replicates : replicates with an undefined shift (excluded).
+    undefined_replicates : replicates with an undefined second onset (excluded).
     reasons : why the verdict is VOID (empty otherwise).
     config : the settings used.
     """
 
     verdict: Verdict
-    null_verdict: Verdict
-    zero_excluded: bool | None
+    own_verdict: Verdict
+    null_verdicts: dict[str, Verdict]
+    predicted: float
+    nulls: dict[str, AffineNull]
+    onsets: tuple[float, float]
+    second_interval: tuple[float, float]
+    residual_interval: tuple[float, float]
+    null_residual_intervals: dict[str, tuple[float, float]]
+    widen: dict[str, float]
     shift: float
     shift_interval: tuple[float, float]
-    predicted: float
-    discrepancy_interval: tuple[float, float]
-    onsets: tuple[float, float]
     definition: str
     undefined_replicates: int
     reasons: tuple[str, ...]
@@ -284,121 +303,149 @@ class ShiftTestResult:
         return asdict(self)  # recurses into config (OnsetTestConfig.to_dict is asdict too)
 
 
-def _shift_test(first: Sweep, second: Sweep, names: tuple[str, str],
-                predicted: float | ShiftPredictor, sign: float, definition: str,
-                cfg: OnsetTestConfig, rng: np.random.Generator | int,
-                gate_passed: bool) -> ShiftTestResult:
-    """Shift ``sign * (onset(second) - onset(first))`` against ``predicted(onset(first))``."""
+def residual(measured: FloatArray, predicted: FloatArray, last: float) -> FloatArray:
+    r"""Measured minus predicted onset on a grid that ends at ``last``.
+
+    A prediction past ``last`` is a prediction of no onset on the grid (``inf``); where both
+    are ``inf`` (no onset, as predicted) the residual is 0, where only one is it is ``+-inf``;
+    an undefined onset (NaN) stays NaN.
+
+    Examples
+    --------
+    >>> residual(np.array([1.3, np.inf, np.inf, 1.3]), np.array([1.25, 1.6, 1.2, np.inf]), 1.5)
+    array([0.05, 0.  ,  inf, -inf])
+    """
+    m = np.asarray(measured, dtype=np.float64)
+    q = np.asarray(predicted, dtype=np.float64)
+    q = np.where(q > last, np.inf, q)
+    with np.errstate(invalid="ignore"):
+        out = m - q
+    return np.where((m == np.inf) & (q == np.inf), 0.0, out)
+
+
+def _null_values(null: AffineNull, first: FloatArray) -> FloatArray:
+    a, k = null
+    with np.errstate(invalid="ignore"):
+        return np.asarray(a + k * (np.asarray(first, dtype=np.float64) - a), dtype=np.float64)
+
+
+def _half_step(lambdas: FloatArray, value: float) -> float:
+    """Half the grid step at ``value``, moved onto the grid (``inf``: its last step)."""
+    x = min(max(value, float(lambdas[0])), float(lambdas[-1])) if not math.isnan(value) \
+        else float(lambdas[-1])
+    return 0.5 * local_step(lambdas, (x, x))
+
+
+def _absolute_test(first: Sweep, second: Sweep, names: tuple[str, str], predicted: float,
+                   nulls: Mapping[str, AffineNull], sign: float, definition: str,
+                   cfg: OnsetTestConfig, rng: np.random.Generator | int,
+                   gate_passed: bool) -> AbsoluteTestResult:
     reasons = [] if gate_passed else ["the warm-start gate failed"]
     reasons += _design_problems(first, cfg, names[0]) + _design_problems(second, cfg, names[1])
+    if math.isnan(predicted):
+        reasons.append("the predicted second onset is undefined (NaN)")
     lam1, lam2 = np.asarray(first.lambdas), np.asarray(second.lambdas)
+    last = float(lam2[-1])
     o1 = float(onset(lam1, first.pooled_rates, cfg.fraction))
     o2 = float(onset(lam2, second.pooled_rates, cfg.fraction))
-    with np.errstate(invalid="ignore"):
-        shift = float(sign * (o2 - o1))
-        pred = float(_predict(predicted, np.asarray([o1]))[0])
-    if not reasons and not math.isfinite(pred):
-        reasons.append(f"predicted shift is not finite ({pred!r}) at the measured onset {o1!r}")
     r1, r2 = resample_rates([first, second], cfg.n_boot, rng, cfg.rollouts)
     b1, b2 = onset(lam1, r1, cfg.fraction), onset(lam2, r2, cfg.fraction)
-    with np.errstate(invalid="ignore"):
-        s_rep = sign * (b2 - b1)  # inf - inf = nan: undefined
-        d_rep = s_rep - _predict(predicted, b1)
-    d_rep = np.where(np.isnan(s_rep), np.nan, d_rep)
-    cause = ("parse rate 0 at lambda = 1, or no onset on the grid at either sweep "
-             "(inf - inf), in the draw")
-    s_int, undefined, why = _interval_or_void(s_rep, cfg, "shift", cause)
-    d_int, _, _ = _interval_or_void(d_rep, cfg, "discrepancy", cause)
+    cause = "parse rate 0 at lambda = 1 in the draw"
+    second_int, undefined, why = _interval_or_void(b2, cfg, "second onset", cause)
     if why:
         reasons.append(why)
-    elif math.isnan(d_int[0]):
-        reasons.append("the prediction is undefined in too many bootstrap replicates")
-    if reasons:
-        verdict = null = Verdict.VOID
-        zero_out: bool | None = None
+    own_int = percentile_interval(residual(b2, np.full(b2.shape, predicted), last), cfg.level)
+    null_ints = {k: percentile_interval(residual(b2, _null_values(v, b1), last), cfg.level)
+                 for k, v in nulls.items()}
+    widen = {"own": _half_step(lam2, predicted)}
+    widen |= {k: _half_step(lam2, float(_null_values(v, np.array([o1]))[0]))
+              for k, v in nulls.items()}
+    if reasons or any(math.isnan(i[0]) for i in [own_int, *null_ints.values()]):
+        reasons += [] if reasons else ["a residual is undefined in every replicate"]
+        own = Verdict.VOID
+        null_v = dict.fromkeys(nulls, Verdict.VOID)
     else:
-        verdict = contrast_verdict(d_int, s_int)
-        null = contrast_verdict(s_int, d_int)
-        zero_out = not s_int[0] <= 0.0 <= s_int[1]
-    return ShiftTestResult(
-        verdict=verdict, null_verdict=null, zero_excluded=zero_out, shift=shift,
-        shift_interval=s_int, predicted=pred, discrepancy_interval=d_int, onsets=(o1, o2),
-        definition=definition, undefined_replicates=undefined, reasons=tuple(reasons),
-        config=cfg)
+        own = window_verdict(own_int[:2], (0.0, 0.0), widen["own"])
+        null_v = {k: window_verdict(i[:2], (0.0, 0.0), widen[k]) for k, i in null_ints.items()}
+    with np.errstate(invalid="ignore"):
+        shift_int = percentile_interval(sign * (b2 - b1), cfg.level)
+        shift = float(sign * (o2 - o1))
+    return AbsoluteTestResult(
+        verdict=counted(own, null_v), own_verdict=own, null_verdicts=null_v,
+        predicted=float(predicted), nulls={k: (float(a), float(b)) for k, (a, b) in nulls.items()},
+        onsets=(o1, o2), second_interval=second_int, residual_interval=own_int[:2],
+        null_residual_intervals={k: i[:2] for k, i in null_ints.items()}, widen=widen,
+        shift=shift, shift_interval=shift_int[:2], definition=definition,
+        undefined_replicates=undefined, reasons=tuple(reasons), config=cfg)
 
 
-def _predict(predicted: float | ShiftPredictor, onsets: FloatArray) -> FloatArray:
-    """The predicted shift at each measured first onset: a constant is the same at every
-    onset, past the grid included (a censored shift of -inf then still counts); a function
-    of the onset is evaluated at the finite ones, NaN elsewhere (no onset, no prediction)."""
-    if not callable(predicted):
-        return np.full(onsets.shape, float(predicted))
-    out = np.full(onsets.shape, np.nan)
-    ok = np.isfinite(onsets)
-    if ok.any():
-        out[ok] = np.asarray(predicted(onsets[ok]), dtype=np.float64)
-    return out
+def budget_extension_test(at_T: Sweep, at_2T: Sweep, predicted_2T: float,
+                          nulls: Mapping[str, AffineNull], *, rng: np.random.Generator | int,
+                          gate_passed: bool, config: OnsetTestConfig | None = None
+                          ) -> AbsoluteTestResult:
+    r"""Test (b): the onset after ``2T`` steps against the finite-budget law's ``lambda_2T``.
 
+    .. math::
 
-def budget_extension_test(at_T: Sweep, at_2T: Sweep, predicted_shift: float | ShiftPredictor,
-                          *, rng: np.random.Generator | int, gate_passed: bool,
-                          config: OnsetTestConfig | None = None) -> ShiftTestResult:
-    r"""Test (b): how far the onset moves when the step budget doubles.
+        \rho = \hat\lambda_{2T} - \lambda_{2T}^{\text{law}},\qquad
+        \rho_j = \hat\lambda_{2T} - \big(a_j + k_j(\hat\lambda_T - a_j)\big)\ \text{(nulls)},
 
-    .. math:: \Delta = \hat\lambda_T - \hat\lambda_{2T}
-
-    (positive: the onset comes earlier with more steps; the sign of
-    ``cliff.BudgetExtension.shift``), against the predicted shift ``pi``, a number or a
-    function of the measured ``lambda_T`` (:func:`budget_shift_predictor`) fixed in the
-    prediction.  Both sweeps are the same runs evaluated after ``T`` and ``2T`` steps, so
-    every bootstrap replicate resamples the same seeds and (paired) the same rollouts in
-    both.
-
-    Verdict (:func:`~validate.llm_check.verdict_rules.contrast_verdict`): with ``I_Delta`` the
-    interval of ``Delta`` and ``I_D`` that of ``Delta - pi(lambda_T)`` over the same
-    replicates, HIT when ``0 in I_D`` and ``0 notin I_Delta`` (consistent with the law, not
-    with no shift), MISS when ``0 notin I_D``, INCONCLUSIVE otherwise; ``zero_excluded``
-    reports ``0 notin I_Delta`` on its own, and ``null_verdict`` scores "no shift" by the same
-    rule.  With a constant ``pi``, ``0 in I_D`` is "pi lies in the 90% interval of Delta".
+    each scored by :func:`~validate.llm_check.verdict_rules.window_verdict` of its bootstrap
+    interval against 0 widened by half the ``2T`` grid's step at the predicted value; the
+    replicates resample the same seeds and rollouts at both budgets (the same runs evaluated
+    twice), so a null that reads ``hat lambda_T`` carries its noise.  The prediction is
+    absolute: it does not read the measured ``lambda_T``.  The nulls are predictors without
+    theory that any law of the form "the onset moves part of the way to an asymptote" would
+    also pass (:func:`budget_nulls`); the real predictor's HIT counts only where none of them
+    HITs.  ``shift = lambda_T - lambda_2T`` is reported beside the verdicts.
 
     Parameters
     ----------
     at_T, at_2T : Sweep
         The same runs evaluated at ``T`` and ``2T`` steps (same grid, seeds and prompts).
-    predicted_shift : float or callable
-        ``pi``, or ``pi(lambda_T)`` vectorised over an array of measured onsets (conditioning
-        on the measured ``lambda_T`` tests the law of the shift, not the level of the onset).
+    predicted_2T : float
+        ``lambda_2T`` sealed in the prediction (``inf``: no onset on the grid; a value past the
+        grid's end means the same).
+    nulls : mapping of name -> (a, k)
+        :data:`AffineNull` predictors.
     rng, gate_passed, config
         As in :func:`cliff_interval_test`.
 
     Returns
     -------
-    ShiftTestResult
+    AbsoluteTestResult
         VOID when the gate failed, the grids differ, a design minimum is not met, either
-        lambda = 1 rate is 0, the prediction is not finite, or more than ``(1 - level)/2`` of
-        the replicates have an undefined shift (no onset at either budget: ``inf - inf``).
+        lambda = 1 rate is 0, the prediction is NaN, or more than ``(1 - level)/2`` of the
+        replicates have an undefined onset at ``2T``.
+
+    Examples
+    --------
+    >>> sorted(budget_nulls({"1": 1.0, "law": 1.19}))
+    ['halfway_to_1', 'halfway_to_law', 'no_shift']
     """
     cfg = config or OnsetTestConfig()
     definition = "lambda_T - lambda_2T (onset at T steps minus onset at 2T steps)"
     if at_T.lambdas != at_2T.lambdas or at_T.indicators.shape != at_2T.indicators.shape:
-        return _void_shift(cfg, [
+        return _void_absolute(cfg, predicted_2T, nulls, [
             f"at_T and at_2T must be the same runs (same grid and shape), got grids "
             f"{at_T.lambdas} and {at_2T.lambdas}, shapes {at_T.indicators.shape} and "
             f"{at_2T.indicators.shape}"], definition)
-    return _shift_test(at_T, at_2T, ("at_T", "at_2T"), predicted_shift, -1.0, definition, cfg,
-                       rng, gate_passed)
+    return _absolute_test(at_T, at_2T, ("at_T", "at_2T"), predicted_2T, nulls, -1.0,
+                          definition, cfg, rng, gate_passed)
 
 
-def clip_cross_test(at_c: Sweep, at_c_new: Sweep, predicted_shift: float | ShiftPredictor, *,
-                    rng: np.random.Generator | int, gate_passed: bool,
-                    config: OnsetTestConfig | None = None) -> ShiftTestResult:
-    r"""Test (c): the onset at a second clip ``c'`` predicted from the onset at ``c``.
+def clip_cross_test(at_c: Sweep, at_c_new: Sweep, predicted_new: float,
+                    nulls: Mapping[str, AffineNull], *, rng: np.random.Generator | int,
+                    gate_passed: bool, config: OnsetTestConfig | None = None
+                    ) -> AbsoluteTestResult:
+    r"""Test (c): the onset at a second clip ``c'`` against its sealed prediction.
 
-    .. math:: \Delta = \hat\lambda_T(c') - \hat\lambda_T(c)
+    .. math:: \rho = \hat\lambda_T(c') - \lambda_T^{\text{pred}}(c'),
 
-    (the sign of ``ClipCross.lambda_T_new - ClipCross.lambda_T``) against the predicted
-    shift, ``log(c'/c)/D`` on the capped branch (:func:`clip_shift_prediction`); the verdict
-    rule is that of :func:`budget_extension_test`.
+    beside the nulls of :func:`clip_nulls` (no shift; any threshold with ``lambda - 1``
+    proportional to ``log c``), each read from the measured onset at ``c``; the verdict
+    rule is that of :func:`budget_extension_test`.  ``shift = lambda_T(c') - lambda_T(c)``
+    is reported beside the verdicts.
 
     Parameters
     ----------
@@ -407,31 +454,54 @@ def clip_cross_test(at_c: Sweep, at_c_new: Sweep, predicted_shift: float | Shift
         the same number of steps.  Seed ``s`` of each is the same OPD seed and rollout ``n``
         the same prompt, so replicates resample them jointly (the runs at ``c`` and ``c'``
         are different runs; the pairing is valid whether or not they are correlated).
-    predicted_shift : float or callable
-        As in :func:`budget_extension_test` (a callable receives the measured onset at ``c``).
+    predicted_new : float
+        The onset at ``c'`` sealed in the prediction (``inf``: none on the ``c'`` grid).
+    nulls : mapping of name -> (a, k)
     rng, gate_passed, config
         As in :func:`cliff_interval_test`.
 
     Returns
     -------
-    ShiftTestResult
+    AbsoluteTestResult
+
+    Examples
+    --------
+    >>> {k: (a, round(s, 3)) for k, (a, s) in clip_nulls(5.0, 2.0).items()}
+    {'no_shift': (1.0, 1.0), 'log_c': (1.0, 0.431)}
     """
     cfg = config or OnsetTestConfig()
     definition = ("lambda_T(c') - lambda_T(c) (onset at the second clip minus onset at the "
                   "first)")
     if at_c.n_seeds != at_c_new.n_seeds or (cfg.rollouts == "paired"
                                             and at_c.n_rollouts != at_c_new.n_rollouts):
-        return _void_shift(cfg, [
+        return _void_absolute(cfg, predicted_new, nulls, [
             f"at_c and at_c_new must share seeds and prompts, got shapes "
             f"{at_c.indicators.shape} and {at_c_new.indicators.shape}"], definition)
-    return _shift_test(at_c, at_c_new, ("at_c", "at_c_new"), predicted_shift, 1.0, definition,
-                       cfg, rng, gate_passed)
+    return _absolute_test(at_c, at_c_new, ("at_c", "at_c_new"), predicted_new, nulls, 1.0,
+                          definition, cfg, rng, gate_passed)
 
 
-def _void_shift(cfg: OnsetTestConfig, reasons: list[str], definition: str) -> ShiftTestResult:
+def _void_absolute(cfg: OnsetTestConfig, predicted: float, nulls: Mapping[str, AffineNull],
+                   reasons: list[str], definition: str) -> AbsoluteTestResult:
     nan2 = (math.nan, math.nan)
-    return ShiftTestResult(Verdict.VOID, Verdict.VOID, None, math.nan, nan2, math.nan, nan2,
-                           nan2, definition, 0, tuple(reasons), cfg)
+    return AbsoluteTestResult(
+        Verdict.VOID, Verdict.VOID, dict.fromkeys(nulls, Verdict.VOID), float(predicted),
+        dict(nulls), nan2, nan2, nan2, dict.fromkeys(nulls, nan2), {}, math.nan, nan2,
+        definition, 0, tuple(reasons), cfg)
+
+
+def budget_nulls(anchors: Mapping[str, float]) -> dict[str, AffineNull]:
+    """Test (b)'s nulls: no shift, and half the way to each anchor (a constant fixed in the
+    prediction: 1, the two-class lambda*, the law's own lambda_inf, the grid's end)."""
+    out: dict[str, AffineNull] = {"no_shift": (1.0, 1.0)}
+    out |= {f"halfway_to_{k}": (float(a), 0.5) for k, a in anchors.items() if math.isfinite(a)}
+    return out
+
+
+def clip_nulls(c: float, c_new: float) -> dict[str, AffineNull]:
+    """Test (c)'s nulls: no shift, and ``lambda - 1`` proportional to ``log c``:
+    ``lambda(c') = 1 + (lambda(c) - 1) log c' / log c``."""
+    return {"no_shift": (1.0, 1.0), "log_c": (1.0, math.log(c_new) / math.log(c))}
 
 
 # --- predictions from the finite-budget law ---------------------------------------------------
@@ -470,25 +540,3 @@ def budget_shift_predictor(p: float, b: float, c: float, steps: int, lr: float, 
         return np.asarray(lt - np.asarray(e.lambda_2T, dtype=np.float64), dtype=np.float64)
 
     return predict
-
-
-def clip_shift_prediction(p: float, b: float, c: float, c_new: float, steps: int, lr: float, *,
-                          c_low: float | None = None, c_low_new: float | None = None,
-                          threshold: float = 0.5) -> float:
-    r"""Predicted ``lambda_T(c') - lambda_T(c)`` of ``cliff.clip_cross_prediction``.
-
-    .. math:: \lambda_T(c') - \lambda_T(c) = \lambda_\infty(c') - \lambda_\infty(c)
-              = \log(c'/c)/D\ \text{on the capped branch},
-
-    the finite-budget excess being carried over unchanged, so the predicted shift does not
-    depend on the measured onset.
-
-    Examples
-    --------
-    >>> round(clip_shift_prediction(0.7, 0.9, 5.0, 1.2, 300, 0.5), 6) < 0  # c' below c_crit
-    True
-    """
-    x = cliff.clip_cross_prediction(p, b, c, c_new, steps, lr, c_low=c_low, c_low_new=c_low_new,
-                              threshold=threshold, lambda_T=1.0)
-    return float(x.lambda_inf_new - x.lambda_inf)
-

@@ -30,8 +30,9 @@ __all__ = ["compact", "row", "table", "MECHANISM_COLUMNS", "mechanism_rows", "me
 COLUMNS = ("configuration, warm seed", "gate", "prediction sha256", "two-class window",
            "by-token window", "(a) onset interval",
            "(a) verdicts: two-class, by-token; nulls",
-           "(b) shift: predicted, measured [90%]", "(b)",
-           "(c) shift: predicted, measured [90%]", "(c)",
+           "(b) onset at 2T (shift, if sealed before the test was absolute): predicted, "
+           "measured [90%]", "(b) counted (own; nulls)",
+           "(c) onset at c' (or shift): predicted, measured [90%]", "(c) counted (own; nulls)",
            "no-clip control", "direction as predicted", "wall time")
 
 
@@ -52,10 +53,25 @@ def _pair(v: Any) -> str:
     return f"[{_num(v[0])}, {_num(v[1])}]" if v else "-"
 
 
-def _shift(test: dict[str, Any]) -> str:
+def _prediction(test: dict[str, Any]) -> str:
+    """Test (b) or (c): the predicted and measured second onset (absolute tests), or the
+    predicted and measured shift (reports sealed before the tests were absolute)."""
+    if "second_interval" in test:
+        return (f"onset {_num(test['predicted'], 3)}, {_num(test['onsets'][1], 3)} "
+                f"{_pair(test['second_interval'])}")
     if "shift_interval" not in test:
         return "-"
-    return f"{_num(test['predicted'], 3)}, {_num(test['shift'], 3)} {_pair(test['shift_interval'])}"
+    return (f"shift {_num(test['predicted'], 3)}, {_num(test['shift'], 3)} "
+            f"{_pair(test['shift_interval'])}")
+
+
+def _verdict(test: dict[str, Any]) -> str:
+    """The counted verdict, with the predictor's own and its nulls' where they differ."""
+    nulls = test.get("null_verdicts")
+    if not isinstance(nulls, dict) or not nulls:
+        return str(test["verdict"])
+    listed = ", ".join(f"{k} {v}" for k, v in nulls.items())
+    return f"{test['verdict']} (own {test['own_verdict']}; {listed})"
 
 
 def row(report: dict[str, Any]) -> list[str]:
@@ -77,8 +93,8 @@ def row(report: dict[str, Any]) -> list[str]:
     unit = f"{report['configuration']} {report['warm_seed']}"
     return [unit, gate_cell, report["prediction_sha256"][:12],
             _pair(wins.get("two_class")), _pair(wins.get("by_token")), *a_cells,
-            _shift(tests["budget_extension"]), tests["budget_extension"]["verdict"],
-            _shift(tests["clip_cross_prediction"]), tests["clip_cross_prediction"]["verdict"],
+            _prediction(tests["budget_extension"]), _verdict(tests["budget_extension"]),
+            _prediction(tests["clip_cross_prediction"]), _verdict(tests["clip_cross_prediction"]),
             control, direction, f"{report.get('wall_time_s', math.nan) / 60:.1f} min"]
 
 
@@ -157,7 +173,11 @@ def main(argv: list[str] | None = None) -> str:
     paths = sorted(p for f in ns.folders for p in Path(f).rglob("*report.json"))
     if not paths:
         raise FileNotFoundError(f"no report.json under {ns.folders}")
-    reports = [json.loads(p.read_text()) for p in paths]
+    reports = [r for r in (json.loads(p.read_text()) for p in paths)
+               if "cliff_interval" in r.get("tests", {})]  # ladder reports: ladder.summary
+    if not reports:
+        raise FileNotFoundError(f"no report of the main check under {ns.folders} (ladder "
+                                f"reports are tabled by validate.llm_check.ladder.summary)")
     if ns.archive:
         for r in reports:
             write_json(Path(ns.archive) / f"{r['configuration']}_w{r['warm_seed']}.report.json",

@@ -6,9 +6,8 @@ else: no data, no randomness.
 * :func:`window_verdict` (test (a), the cliff interval): HIT when the onset interval lies
   inside the predicted window widened by half a grid step on each side, MISS when it is
   disjoint from it, INCONCLUSIVE otherwise.
-* :func:`contrast_verdict` (tests (b) and (c), a predicted shift): HIT when the interval of
-  the measured shift is consistent with the prediction and excludes the rival (no shift),
-  MISS when it excludes the prediction, INCONCLUSIVE when it contains both.
+  Tests (b) and (c) use it too, on the interval of (measured - predicted) against ``(0, 0)``.
+* :func:`counted`: a predictor's HIT that a null shares counts as INCONCLUSIVE.
 * :func:`null_windows`: the null predictors scored beside the real ones.
 * :func:`direction_check`: did what the prediction says happens past the cliff happen?
 
@@ -29,7 +28,8 @@ from numpy.typing import ArrayLike
 
 from validate.llm_check.onset import check_grid
 
-__all__ = ["Verdict", "window_verdict", "contrast_verdict", "local_step", "null_windows",
+__all__ = ["Verdict", "window_verdict", "counted", "COUNTED_RULE",
+           "local_step", "null_windows",
            "DirectionPrediction", "DirectionResult", "direction_check"]
 
 
@@ -115,43 +115,25 @@ def window_verdict(interval: tuple[float, float], window: tuple[float, float],
     return Verdict.INCONCLUSIVE
 
 
-def contrast_verdict(own: tuple[float, float], rival: tuple[float, float]) -> Verdict:
-    r"""Tests (b) and (c): a prediction against a rival, from two intervals of residuals.
+COUNTED_RULE = ("a predictor's HIT counts only where no null predictor HITs on the same "
+                "interval; otherwise the test cannot tell it from a prediction without theory "
+                "and counts as INCONCLUSIVE")
+"""How a predictor's verdict is counted beside its nulls' (:func:`counted`)."""
 
-    ``own`` is the interval of (measured - predicted), ``rival`` the interval of
-    (measured - rival's value); for a constant prediction ``pi`` and rival 0 they are the
-    measured shift's interval moved by ``pi`` and the interval itself.
 
-    .. math::
-
-        \text{HIT}: 0 \in I_{\text{own}},\ 0 \notin I_{\text{rival}};\qquad
-        \text{MISS}: 0 \notin I_{\text{own}};\qquad
-        \text{INCONCLUSIVE}: 0 \in I_{\text{own}} \cap I_{\text{rival}}.
-
-    Notes
-    -----
-    "The predicted shift lies in the interval" alone would score a HIT for any prediction
-    when the interval is wide; requiring the interval also to exclude the rival means a HIT
-    is awarded only when the data could have refuted the rival, so HIT says "consistent with
-    the prediction and not with no shift".  Swapping the arguments scores the rival (the null
-    "no shift") by the same rule.  A prediction within the noise of zero can therefore not
-    HIT; whether it could is visible before the run from its size against the expected
-    interval width.
+def counted(verdict: Verdict, nulls: Mapping[str, Verdict]) -> Verdict:
+    """:data:`COUNTED_RULE`: a HIT that a null shares counts as INCONCLUSIVE.
 
     Examples
     --------
-    >>> contrast_verdict((-0.02, 0.03), (0.01, 0.06))  # contains 0 = prediction, excludes 0
+    >>> counted(Verdict.HIT, {"no_shift": Verdict.HIT, "log_c": Verdict.MISS})
+    <Verdict.INCONCLUSIVE: 'INCONCLUSIVE'>
+    >>> counted(Verdict.HIT, {"no_shift": Verdict.MISS})
     <Verdict.HIT: 'HIT'>
-    >>> contrast_verdict((0.01, 0.06), (-0.02, 0.03))  # the rival, scored: excluded
-    <Verdict.MISS: 'MISS'>
     """
-    o_lo, o_hi = _interval("own", own, allow_inf=True)
-    r_lo, r_hi = _interval("rival", rival, allow_inf=True)
-    if not o_lo <= 0.0 <= o_hi:
-        return Verdict.MISS
-    if r_lo <= 0.0 <= r_hi:
+    if verdict == Verdict.HIT and any(v == Verdict.HIT for v in nulls.values()):
         return Verdict.INCONCLUSIVE
-    return Verdict.HIT
+    return verdict
 
 
 def null_windows(lambdas: ArrayLike, constant: float | None = None

@@ -47,9 +47,15 @@ from validate.llm_check.onset import Sweep
 from validate.llm_check.plan import law_threshold
 from validate.llm_check.preregistered_tests import OnsetTestConfig, cliff_interval_test
 from validate.llm_check.resume import from_json
-from validate.llm_check.verdict_rules import Verdict, null_windows, window_verdict
+from validate.llm_check.verdict_rules import (
+    COUNTED_RULE,
+    Verdict,
+    counted,
+    null_windows,
+    window_verdict,
+)
 
-__all__ = ["mass_array", "ladder_data", "parse_sweep", "calibrate_clock", "counted",
+__all__ = ["mass_array", "ladder_data", "parse_sweep", "calibrate_clock",
            "analyse_ladder"]
 
 Run = Mapping[str, Any]
@@ -58,9 +64,6 @@ N_BOOT = 2000
 """bootstrap replicates of every interval"""
 POWER_SIMULATIONS = 200
 """simulated ladders of the power check"""
-COUNTED_RULE = ("a predictor's HIT counts only where no null predictor HITs on the same "
-                "interval; otherwise the test cannot tell it from a prediction without theory "
-                "and counts as INCONCLUSIVE")
 
 
 # --- the runs as arrays --------------------------------------------------------------------
@@ -221,13 +224,6 @@ def calibrate_clock(pred: Mapping[str, Any], sha: str, runs: Sequence[Run]) -> d
 
 
 # --- the report ----------------------------------------------------------------------------
-def counted(verdict: Verdict, nulls: Mapping[str, Verdict]) -> Verdict:
-    """:data:`COUNTED_RULE`: a HIT that a null shares counts as INCONCLUSIVE."""
-    if verdict == Verdict.HIT and any(v == Verdict.HIT for v in nulls.values()):
-        return Verdict.INCONCLUSIVE
-    return verdict
-
-
 def _verdict(interval: tuple[float, float], window: Sequence[float], widen: float,
              last: float) -> Verdict:
     """A window's verdict on an onset interval measured on rungs up to ``last``.
