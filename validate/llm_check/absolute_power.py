@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -194,7 +194,7 @@ def absolute_test_power(kind: Kind, grids: tuple[Sequence[float], Sequence[float
         raise ValueError(f"n_seeds and n_rollouts must be >= 1, got {n_seeds!r}, "
                          f"{n_rollouts!r}")
     gen = np.random.default_rng(rng)
-    cfg = OnsetTestConfig(**{**test_config.to_dict(), "n_boot": design.n_boot})
+    cfg = replace(test_config, n_boot=design.n_boot)
     test = budget_extension_test if kind == "budget" else clip_cross_test
     worlds = _worlds(predicted, lambda_inf, design.delta, grids)
     shares: dict[str, dict[str, float]] = {}

@@ -330,9 +330,9 @@ def _null_values(null: AffineNull, first: FloatArray) -> FloatArray:
 
 
 def _half_step(lambdas: FloatArray, value: float) -> float:
-    """Half the grid step at ``value``, moved onto the grid (``inf``: its last step)."""
-    x = min(max(value, float(lambdas[0])), float(lambdas[-1])) if not math.isnan(value) \
-        else float(lambdas[-1])
+    """Half the grid step at ``value`` (``inf`` or NaN: the grid's last step; local_step moves
+    a finite value beyond the grid onto its end)."""
+    x = value if math.isfinite(value) else float(lambdas[-1])
     return 0.5 * local_step(lambdas, (x, x))
 
 
@@ -354,9 +354,12 @@ def _absolute_test(first: Sweep, second: Sweep, names: tuple[str, str], predicte
     second_int, undefined, why = _interval_or_void(b2, cfg, "second onset", cause)
     if why:
         reasons.append(why)
-    own_int = percentile_interval(residual(b2, np.full(b2.shape, predicted), last), cfg.level)
-    null_ints = {k: percentile_interval(residual(b2, _null_values(v, b1), last), cfg.level)
-                 for k, v in nulls.items()}
+    def interval(values: FloatArray) -> tuple[float, float]:
+        lo, hi, _ = percentile_interval(values, cfg.level)
+        return lo, hi
+
+    own_int = interval(residual(b2, np.full(b2.shape, predicted), last))
+    null_ints = {k: interval(residual(b2, _null_values(v, b1), last)) for k, v in nulls.items()}
     widen = {"own": _half_step(lam2, predicted)}
     widen |= {k: _half_step(lam2, float(_null_values(v, np.array([o1]))[0]))
               for k, v in nulls.items()}
@@ -365,17 +368,17 @@ def _absolute_test(first: Sweep, second: Sweep, names: tuple[str, str], predicte
         own = Verdict.VOID
         null_v = dict.fromkeys(nulls, Verdict.VOID)
     else:
-        own = window_verdict(own_int[:2], (0.0, 0.0), widen["own"])
-        null_v = {k: window_verdict(i[:2], (0.0, 0.0), widen[k]) for k, i in null_ints.items()}
+        own = window_verdict(own_int, (0.0, 0.0), widen["own"])
+        null_v = {k: window_verdict(i, (0.0, 0.0), widen[k]) for k, i in null_ints.items()}
     with np.errstate(invalid="ignore"):
-        shift_int = percentile_interval(sign * (b2 - b1), cfg.level)
+        shift_int = interval(sign * (b2 - b1))
         shift = float(sign * (o2 - o1))
     return AbsoluteTestResult(
         verdict=counted(own, null_v), own_verdict=own, null_verdicts=null_v,
         predicted=float(predicted), nulls={k: (float(a), float(b)) for k, (a, b) in nulls.items()},
-        onsets=(o1, o2), second_interval=second_int, residual_interval=own_int[:2],
-        null_residual_intervals={k: i[:2] for k, i in null_ints.items()}, widen=widen,
-        shift=shift, shift_interval=shift_int[:2], definition=definition,
+        onsets=(o1, o2), second_interval=second_int, residual_interval=own_int,
+        null_residual_intervals=null_ints, widen=widen,
+        shift=shift, shift_interval=shift_int, definition=definition,
         undefined_replicates=undefined, reasons=tuple(reasons), config=cfg)
 
 

@@ -43,6 +43,7 @@ from validate.llm_check.preregistered_tests import (
     clip_cross_test,
 )
 from validate.llm_check.resume import from_json
+from validate.llm_check.sealing import verify_prediction
 
 __all__ = ["sweep_from_rates", "rescore"]
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--power-simulations", type=int, default=100,
                     help="simulated sweeps per world of the power check")
     ns = ap.parse_args(argv)
-    pred = from_json(json.loads(Path(f"{ns.unit}.prediction.json").read_text()))["payload"]
+    pred = from_json(verify_prediction(f"{ns.unit}.prediction.json"))
     report = from_json(json.loads(Path(f"{ns.unit}.report.json").read_text()))
     out = rescore(pred, report, ns.n_boot, ns.power_simulations)
     print(json.dumps(jsonable(out), indent=1))
