@@ -97,14 +97,16 @@ def train_sft(
     lr: float,
     seed: int,
     desc: str,
+    position: int = 0,
 ) -> list[float]:
-    """Teacher-forced cross-entropy on answer tokens (AdamW, linear warm-down). Returns losses."""
+    """Teacher-forced cross-entropy on answer tokens (AdamW, linear warm-down). Returns losses.
+    ``position`` is the progress bar's line (models trained side by side take one each)."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / max(steps, 1))
     losses = []
     model.train()
-    for _ in tqdm(range(steps), desc=desc, leave=False):
+    for _ in tqdm(range(steps), desc=desc, leave=False, position=position):
         prompt_ids, prompt_mask, ans, ans_mask = next_batch(rng)
         lp = token_logprobs(model, prompt_ids, prompt_mask, ans)  # (B, T)
         loss = -(lp * ans_mask).sum() / ans_mask.sum()

@@ -202,25 +202,35 @@ def make_optimizer(student: Qwen3ForCausalLM, cfg: Config) -> torch.optim.Optimi
 
 def update(student: Qwen3ForCausalLM, optimizer: torch.optim.Optimizer, cfg: Config,
            ids: torch.Tensor, mask: torch.Tensor, gen: torch.Tensor, b_logprobs: torch.Tensor,
-           b_advantages: torch.Tensor, b_mask: torch.Tensor) -> None:
+           b_advantages: torch.Tensor, b_mask: torch.Tensor,
+           first_logprobs: torch.Tensor | None = None) -> None:
     """One OPD update of ``student`` on a batch of rollouts ``gen`` ``(B, T)`` with behaviour
     log-probs, advantages and mask ``(B, T)`` (module docstring).
 
     ``adam``: ``cfg.update_epochs`` passes of PPO's clipped surrogate, each clipped to
     gradient norm ``cfg.max_grad_norm``.  ``sgd``: one step on the REINFORCE loss
     ``-sum(A_t log pi(y_t)) / sum(mask)``, unclipped: ``theta - lr * grad``.
+
+    ``first_logprobs``, when given, are the student's log-probs of ``gen`` ``(B, T)`` at the
+    current weights with their autograd graph (the behaviour pass of :func:`run_opd`): the
+    first pass differentiates them instead of running a forward of its own.  The weights
+    have not moved since, and the tiny models have no dropout, so the values, the ratio
+    (exactly 1) and the gradient are those of a fresh forward, bit for bit; one forward per
+    update is saved.
     """
     student.train()
     if cfg.optimizer == "sgd":
-        newlogprob = token_logprobs(student, ids, mask, gen)  # (B, T)
+        newlogprob = (token_logprobs(student, ids, mask, gen) if first_logprobs is None
+                      else first_logprobs)  # (B, T)
         pg_loss = -(b_advantages * newlogprob * b_mask).sum() / b_mask.sum()
         optimizer.zero_grad()
         pg_loss.backward()
         optimizer.step()
         student.eval()
         return
-    for _ in range(cfg.update_epochs):
-        newlogprob = token_logprobs(student, ids, mask, gen)
+    for epoch in range(cfg.update_epochs):
+        newlogprob = (first_logprobs if epoch == 0 and first_logprobs is not None
+                      else token_logprobs(student, ids, mask, gen))  # (B, T)
         ratio = torch.exp(newlogprob - b_logprobs)
         pg_loss1 = -b_advantages * ratio
         pg_loss2 = -b_advantages * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
@@ -284,9 +294,11 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
         gen, live = sample(student, ids, mask, cfg.max_new, [info.eos_id], gen_)  # (B, T)
         b_mask = live.to(gen.device).float()  # sample returns live on the CPU
+        # the behaviour pass keeps its graph: the update's first pass differentiates it
+        full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi, with grad
+        first_logprobs = full.gather(-1, gen.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        b_full, b_logprobs = full.detach(), first_logprobs.detach()  # (behaviour)
         with torch.no_grad():
-            b_full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi (behaviour)
-            b_logprobs = b_full.gather(-1, gen.unsqueeze(-1)).squeeze(-1)  # (B, T)
             b_teacher = token_logprobs(teacher, ids, mask, gen)  # log piT
             b_reference = token_logprobs(reference, ids, mask, gen)  # log pi0
         lam_t = lam if lam_fn is None else lam_fn(step, models, ids, mask, gen)
@@ -301,7 +313,8 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         n_floor = int(((log_ratio < log_c_low) & counted).sum())
         clips.add(n_live, n_cap, n_floor)
         # --- the update: PPO-style (adam) or one REINFORCE step (sgd)
-        update(student, optimizer, cfg, ids, mask, gen, b_logprobs, b_advantages, b_mask)
+        update(student, optimizer, cfg, ids, mask, gen, b_logprobs, b_advantages, b_mask,
+               first_logprobs)
         row: dict[str, Any] = {
             "step": step, "lambda": float(lam_t),
             "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),
