@@ -1,7 +1,7 @@
 """The OPD loop on tiny models (validate.llm_check.opd): the scheduler hook sees every
 structural position of the batch (validate.llm_check.scheduled_lambda), saved checkpoints
-reload offline and take an OPD step, and --optimizer sgd is one plain SGD step on the
-REINFORCE loss."""
+reload offline and take an OPD step, --optimizer sgd is one plain SGD step on the
+REINFORCE loss, and an update that reuses the behaviour pass equals one that runs its own."""
 
 from __future__ import annotations
 
@@ -148,3 +148,34 @@ def test_an_sgd_run_trains_the_student() -> None:
                 8, 1.2, seed=0, progress=False)
     assert len(r["history"]) == 2
     assert any(not torch.equal(before[k], v) for k, v in models[1].state_dict().items())
+
+
+def test_reusing_the_behaviour_pass_moves_the_weights_as_a_fresh_forward_does() -> None:
+    # run_opd hands update() the behaviour pass's log-probs with their graph, so the first
+    # pass runs no forward of its own; the weights after the update must be those of the
+    # update that runs its own forward, bit for bit, for Adam (two PPO passes) and SGD.
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    prompts = make_prompts(6, 8, 3, np.random.default_rng(2))
+    ids, mask = encode(prompts, tok, info, "cpu")
+    for optimizer, lr in (("adam", 1e-2), ("sgd", 0.05)):
+        cfg = dataclasses.replace(Config(), optimizer=optimizer, opd_lr=lr)
+        fresh, reused = (new_model(len(tok), info.pad_id, info.eos_id, TinyQwen3(), 5).eval()
+                         for _ in range(2))
+        gen, live = sample(fresh, ids, mask, 10, [info.eos_id],
+                           torch.Generator().manual_seed(0))
+        b_adv = torch.randn(gen.shape, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            b_logprobs = token_logprobs(fresh, ids, mask, gen)
+        update(fresh, make_optimizer(fresh, cfg), cfg, ids, mask, gen, b_logprobs, b_adv,
+               live.float())
+        first = token_logprobs(reused, ids, mask, gen)  # with grad, as run_opd's pass
+        assert torch.equal(first.detach(), b_logprobs)
+        update(reused, make_optimizer(reused, cfg), cfg, ids, mask, gen, first.detach(), b_adv,
+               live.float(), first)
+        moved = False
+        for (name, p), q in zip(fresh.named_parameters(), reused.parameters(), strict=True):
+            assert torch.equal(p, q), f"{optimizer}: {name} differs"
+            moved = moved or not torch.equal(p, dict(new_model(
+                len(tok), info.pad_id, info.eos_id, TinyQwen3(), 5).named_parameters())[name])
+        assert moved, f"{optimizer}: the update moved no weight"

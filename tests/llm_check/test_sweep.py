@@ -1,6 +1,7 @@
 """The sweep on tiny models: the planned runs in spawned worker processes (validate.llm_check.
 jobs) analysed into a checked report (validate.llm_check.analysis), and runs that do not
-depend on the worker count.  The worker processes unpickle the Config and the models."""
+depend on the worker count, nor does the warm start trained in two processes.  The worker
+processes unpickle the Config and the models."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from validate.llm_check.analysis import analyse
 from validate.llm_check.config import Config
@@ -21,7 +23,7 @@ from validate.llm_check.plan import make_plan, planned_runs
 from validate.llm_check.sealing import check_report, utc_now, write_prediction
 from validate.llm_check.task import make_prompts
 from validate.llm_check.tokenizer import build_tokenizer, token_info
-from validate.llm_check.warmstart import Recipe, sft_batches
+from validate.llm_check.warmstart import Recipe, sft_batches, train_warm_start
 
 
 def _tiny_unit(tmp_path: Path, workers: int) -> tuple[Any, ...]:
@@ -96,3 +98,19 @@ def test_runs_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
     two = run_jobs(Context(cfg2, teacher, student, tok, info, 8, prompts, prompts[:8]), pick, "b")
     for x, y in zip(one, two, strict=True):
         assert x["evals"][2]["parsed"] == y["evals"][2]["parsed"]
+
+
+def test_the_warm_start_does_not_depend_on_the_worker_count() -> None:
+    # With two workers the teacher and the warm start train side by side in spawned
+    # processes; their weights must be those of training one after the other here.
+    tok = build_tokenizer(8, 3)
+    info = token_info(tok, len(tok))
+    made = [train_warm_start(Config(workers=w, sft_batch=8), "sharpening", 0, tok, info, 3, 4)
+            for w in (1, 2)]
+    for role in ("teacher", "student"):
+        one, two = (getattr(m, role).state_dict() for m in made)
+        assert one.keys() == two.keys()
+        assert all(torch.equal(one[k], two[k]) for k in one), role
+    assert made[0].recipe == made[1].recipe
+    # and the two roles are different models (a swapped result would fail above, not here)
+    assert not torch.equal(made[0].teacher.lm_head.weight, made[0].student.lm_head.weight)

@@ -214,9 +214,9 @@ def update(student: Qwen3ForCausalLM, optimizer: torch.optim.Optimizer, cfg: Con
     ``first_logprobs``, when given, are the student's log-probs of ``gen`` ``(B, T)`` at the
     current weights with their autograd graph (the behaviour pass of :func:`run_opd`): the
     first pass differentiates them instead of running a forward of its own.  The weights
-    have not moved since, and the tiny models have no dropout, so the values, the ratio
-    (exactly 1) and the gradient are those of a fresh forward, bit for bit; one forward per
-    update is saved.
+    have not moved since, and a model without dropout computes the same in eval and train
+    mode, so the values, the ratio (exactly 1) and the gradient are those of a fresh
+    forward, bit for bit; one forward per update is saved.
     """
     student.train()
     if cfg.optimizer == "sgd":
@@ -280,6 +280,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
     evals: dict[int, dict[str, Any]] = {}
     lams: list[float] = []
     clips = ClipCount()
+    reuse = getattr(student.config, "attention_dropout", 0.0) == 0.0  # Qwen3's only dropout
 
     def evaluate_with_clips(done: int) -> dict[str, Any]:
         ev = evaluate(student, eval_prompts, tokenizer, info, cfg, k, seed + 10_000, walker,
@@ -294,8 +295,9 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         ids, mask = encode([train_prompts[i] for i in idx], tokenizer, info, cfg.device)
         gen, live = sample(student, ids, mask, cfg.max_new, [info.eos_id], gen_)  # (B, T)
         b_mask = live.to(gen.device).float()  # sample returns live on the CPU
-        # the behaviour pass keeps its graph: the update's first pass differentiates it
-        full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi, with grad
+        # without dropout the behaviour pass keeps its graph for the update's first pass
+        with torch.set_grad_enabled(reuse):
+            full = answer_logprobs(student, ids, mask, gen)  # (B, T, V) log pi
         first_logprobs = full.gather(-1, gen.unsqueeze(-1)).squeeze(-1)  # (B, T)
         b_full, b_logprobs = full.detach(), first_logprobs.detach()  # (behaviour)
         with torch.no_grad():
@@ -314,7 +316,7 @@ def run_opd(models: Models, train_prompts: Sequence[Prompt], eval_prompts: Seque
         clips.add(n_live, n_cap, n_floor)
         # --- the update: PPO-style (adam) or one REINFORCE step (sgd)
         update(student, optimizer, cfg, ids, mask, gen, b_logprobs, b_advantages, b_mask,
-               first_logprobs)
+               first_logprobs if reuse else None)
         row: dict[str, Any] = {
             "step": step, "lambda": float(lam_t),
             "mean_advantage": float((b_advantages * b_mask).sum() / b_mask.sum()),

@@ -25,7 +25,7 @@ models really have these properties is measured, never assumed
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -40,7 +40,7 @@ from validate.llm_check.task import answer_tokens, make_prompts, ranking_by
 from validate.llm_check.tokenizer import TokenInfo
 
 __all__ = ["FORMAT_TYPE", "Recipe", "recipes", "sft_batches", "WarmStart", "sft_one",
-           "train_warm_start"]
+           "train_models", "train_warm_start"]
 
 FORMAT_TYPE = "close"
 """the format token's position type (``]``), where the recipes put their format noise"""
@@ -115,31 +115,40 @@ def sft_one(cfg: Config, tokenizer: PreTrainedTokenizerBase, info: TokenInfo, re
     return m
 
 
+def train_models(cfg: Config, tokenizer: PreTrainedTokenizerBase, info: TokenInfo,
+                 asked: Sequence[tuple[Recipe, int, int, str]]) -> list[Qwen3ForCausalLM]:
+    """The models ``asked`` for, each ``(recipe, steps, seed, desc)``, trained by
+    :func:`sft_one` (on the CPU, in eval mode).
+
+    Models share nothing while they train, so on the CPU with ``cfg.workers >= 2`` they train
+    side by side in up to ``cfg.workers`` spawned processes, each in ``cfg.threads`` threads:
+    the same weights, bit for bit, as one after the other in this process (a torch CPU run is
+    deterministic at a fixed thread count), in a fraction of the time.
+    """
+    if cfg.device == "cpu" and cfg.workers >= 2 and len(asked) >= 2:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(asked)),
+                                 mp_context=spawn) as pool:
+            futures = [pool.submit(sft_one, cfg, tokenizer, info, *a, i)
+                       for i, a in enumerate(asked)]
+            return [f.result() for f in futures]
+    here = replace(cfg, threads=torch.get_num_threads())  # this process keeps its threads
+    return [sft_one(here, tokenizer, info, *a) for a in asked]
+
+
 def train_warm_start(cfg: Config, name: str, warm_seed: int, tokenizer: PreTrainedTokenizerBase,
                      info: TokenInfo, student_steps: int, teacher_steps: int) -> WarmStart:
     """SFT teacher and warm start of configuration ``name``, each a fresh
     :class:`~validate.llm_check.models.TinyQwen3` seeded from ``warm_seed`` (teacher
-    ``100 warm_seed + 10 j``, student one more, ``j`` the configuration's index).
-
-    The two models share nothing, so on the CPU with ``cfg.workers >= 2`` they train side by
-    side in two spawned processes, each in ``cfg.threads`` threads: the same weights, bit
-    for bit, as one after the other in this process (a torch CPU run is deterministic at a
-    fixed thread count), in about half the time.
-    """
+    ``100 warm_seed + 10 j``, student one more, ``j`` the configuration's index), side by
+    side where :func:`train_models` can."""
     j = ("softening", "sharpening").index(name)
     t_rec, s_rec = recipes(name, cfg.teacher_format_noise, cfg.student_format_noise,
                            cfg.student_rank_noise)
-    args = [(cfg, tokenizer, info, rec, steps, warm_seed * 100 + 10 * j + off,
-             f"{name} w{warm_seed} {role} SFT", off)
-            for role, rec, steps, off in (("teacher", t_rec, teacher_steps, 0),
-                                          ("student", s_rec, student_steps, 1))]
-    if cfg.device == "cpu" and cfg.workers >= 2:
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
-            teacher, student = pool.map(sft_one, *zip(*args, strict=True))
-    else:
-        threads = torch.get_num_threads()
-        teacher, student = (sft_one(replace(cfg, threads=threads), *a[1:]) for a in args)
+    teacher, student = train_models(cfg, tokenizer, info, [
+        (rec, steps, warm_seed * 100 + 10 * j + off, f"{name} w{warm_seed} {role} SFT")
+        for role, rec, steps, off in (("teacher", t_rec, teacher_steps, 0),
+                                      ("student", s_rec, student_steps, 1))])
     return WarmStart(on_device(teacher, cfg.device), on_device(student, cfg.device),
                      {"teacher": asdict(t_rec), "student": asdict(s_rec),
                       "teacher_steps": teacher_steps, "student_steps": student_steps})

@@ -1,5 +1,6 @@
 """The ladder's SFT models: trained and saved once, then loaded with the same bytes; a folder
-trained with another recipe is refused; folders are named by what they hold."""
+trained with another recipe is refused; folders are named by what they hold; the models not
+saved yet train together."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_a_saved_model_is_loaded_without_training(saved: tuple,
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a saved model was trained again")
 
-    monkeypatch.setattr(warm, "train_sft", no_training)
+    monkeypatch.setattr(warm, "sft_one", no_training)
+    monkeypatch.setattr(warm, "train_models", no_training)
     again, rec = sft_model(cfg, "teacher", RECIPE, STEPS, 7, tok, info, folder)
     assert rec == record
     first, second = model.state_dict(), again.state_dict()
@@ -98,13 +100,43 @@ def test_an_edited_recipe_file_is_refused(saved: tuple, tmp_path: Path) -> None:
 def test_the_warm_start_seeds_are_100w_plus_10j(name: str, teacher_seed: int,
                                                 student_seed: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = []
+    asked, trained = [], []
 
     def record(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int,
                *rest: object) -> tuple:
         asked.append((role, seed))
         return None, {"role": role}
 
+    def train(cfg: Config, tok: object, info: object, specs: list[tuple]) -> list[None]:
+        trained.extend(seed for _, _, seed, _ in specs)
+        return [None] * len(specs)
+
     monkeypatch.setattr(warm, "sft_model", record)
+    monkeypatch.setattr(warm, "train_models", train)
     warm.ladder_warm_start(Config(), configuration(name), 2, None, None, Path("unused"))
     assert asked == [("teacher", teacher_seed), ("student", student_seed)]
+    assert trained == [teacher_seed, student_seed]  # neither is saved: both train, together
+
+
+def test_only_the_models_not_saved_yet_are_trained(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = configuration("paper")
+    saved_teacher = tmp_path / model_name("teacher", conf.teacher, conf.teacher_steps, 210)
+    saved_teacher.mkdir()
+    (saved_teacher / "model.safetensors").write_bytes(b"")
+    trained, handed = [], {}
+
+    def train(cfg: Config, tok: object, info: object, specs: list[tuple]) -> list[str]:
+        trained.extend(seed for _, _, seed, _ in specs)
+        return [f"model {seed}" for _, _, seed, _ in specs]
+
+    def record(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int, tok: object,
+               info: object, folder: Path, model: object = None) -> tuple:
+        handed[role] = model
+        return model, {"role": role}
+
+    monkeypatch.setattr(warm, "train_models", train)
+    monkeypatch.setattr(warm, "sft_model", record)
+    warm.ladder_warm_start(Config(), conf, 2, None, None, tmp_path)
+    assert trained == [211]
+    assert handed == {"teacher": None, "student": "model 211"}  # the saved one is loaded

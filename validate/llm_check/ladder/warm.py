@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ from transformers import PreTrainedTokenizerBase, Qwen3ForCausalLM
 from cliff.internal import write_json
 from validate.llm_check.config import Config
 from validate.llm_check.ladder.configurations import Configuration
-from validate.llm_check.models import TinyQwen3, new_model, on_device, train_sft
+from validate.llm_check.models import on_device
 from validate.llm_check.tokenizer import TokenInfo
-from validate.llm_check.warmstart import Recipe, WarmStart, sft_batches
+from validate.llm_check.warmstart import Recipe, WarmStart, sft_one, train_models
 
 __all__ = ["model_name", "file_sha256", "sft_model", "ladder_warm_start"]
 
@@ -46,11 +47,12 @@ def file_sha256(path: Path) -> str:
 
 
 def sft_model(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int,
-              tokenizer: PreTrainedTokenizerBase, info: TokenInfo, folder: Path
+              tokenizer: PreTrainedTokenizerBase, info: TokenInfo, folder: Path,
+              trained: Qwen3ForCausalLM | None = None
               ) -> tuple[Qwen3ForCausalLM, dict[str, Any]]:
     """The SFT model of ``(role, recipe, steps, seed)``: loaded from ``folder /
-    model_name(...)`` when saved there, else trained and saved; with its record (name,
-    recipe, sha256 of ``model.safetensors``)."""
+    model_name(...)`` when saved there, else ``trained`` (or, when None, trained here) and
+    saved; with its record (name, recipe, sha256 of ``model.safetensors``)."""
     path = folder / model_name(role, recipe, steps, seed)
     want = {"role": role, "rank_noise": recipe.rank_noise, "format_noise": recipe.format_noise,
             "steps": steps, "seed": seed, "sft_batch": cfg.sft_batch, "sft_lr": cfg.sft_lr,
@@ -61,9 +63,9 @@ def sft_model(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int,
             raise ValueError(f"checkpoint {str(path)!r} was trained with {have}, not {want}")
         model = Qwen3ForCausalLM.from_pretrained(str(path), local_files_only=True)
     else:
-        model = new_model(len(tokenizer), info.pad_id, info.eos_id, TinyQwen3(), seed)
-        train_sft(model, sft_batches(tokenizer, cfg.k, cfg.levels, cfg.sft_batch, recipe), steps,
-                  cfg.sft_lr, seed, f"{path.name} SFT")
+        model = trained if trained is not None else sft_one(
+            replace(cfg, threads=torch.get_num_threads()), tokenizer, info, recipe, steps, seed,
+            f"{path.name} SFT")
         tmp = path.with_name(path.name + ".partial")
         model.save_pretrained(str(tmp), safe_serialization=True)
         write_json(tmp / "recipe.json", want)
@@ -78,13 +80,19 @@ def ladder_warm_start(cfg: Config, conf: Configuration, warm_seed: int,
                       ) -> WarmStart:
     """Teacher and warm start of configuration ``conf`` at warm-start seed ``warm_seed``
     (seeds ``100 w + 10 j`` with ``j = conf.seed_index``, and ``100 w + 10 j' + 1`` with
-    ``j' = conf.student_seed_index``), from or into ``folder``."""
-    base = 100 * warm_seed + 10 * conf.seed_index
-    student_seed = 100 * warm_seed + 10 * conf.student_seed_index + 1
+    ``j' = conf.student_seed_index``), from or into ``folder``; the ones not saved there yet
+    train side by side where :func:`~validate.llm_check.warmstart.train_models` can."""
+    asked = [("teacher", conf.teacher, conf.teacher_steps,
+              100 * warm_seed + 10 * conf.seed_index),
+             ("student", conf.student, conf.student_steps,
+              100 * warm_seed + 10 * conf.student_seed_index + 1)]
+    missing = [a for a in asked
+               if not (folder / model_name(*a) / "model.safetensors").exists()]
     torch.set_grad_enabled(True)
-    teacher, t_rec = sft_model(cfg, "teacher", conf.teacher, conf.teacher_steps, base,
-                               tokenizer, info, folder)
-    student, s_rec = sft_model(cfg, "student", conf.student, conf.student_steps, student_seed,
-                               tokenizer, info, folder)
+    trained = dict(zip([a[0] for a in missing], train_models(
+        cfg, tokenizer, info, [(rec, steps, seed, f"{model_name(role, rec, steps, seed)} SFT")
+                               for role, rec, steps, seed in missing]), strict=True))
+    (teacher, t_rec), (student, s_rec) = (
+        sft_model(cfg, *a, tokenizer, info, folder, trained.get(a[0])) for a in asked)
     return WarmStart(teacher, student, {"configuration": conf.name, "teacher": t_rec,
                                         "student": s_rec})
