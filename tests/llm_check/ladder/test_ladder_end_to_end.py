@@ -107,7 +107,7 @@ def test_resume_on_a_finished_unit_trains_nothing_and_seals_the_same_prediction(
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a checkpoint in the unit's folder was trained again")
 
-    monkeypatch.setattr(warm, "train_sft", no_training)
+    monkeypatch.setattr(warm, "train_models", no_training)
     report = main(["--ladder", "--config", "paper", "--quick", "--resume", str(copy),
                    "--device", "cpu", "--workers", "1"])
     assert report["prediction_sha256"] == sha

@@ -65,7 +65,6 @@ def test_a_saved_model_is_loaded_without_training(saved: tuple,
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a saved model was trained again")
 
-    monkeypatch.setattr(warm, "sft_one", no_training)
     monkeypatch.setattr(warm, "train_models", no_training)
     again, rec = sft_model(cfg, "teacher", RECIPE, STEPS, 7, tok, info, folder)
     assert rec == record

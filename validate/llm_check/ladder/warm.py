@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from validate.llm_check.config import Config
 from validate.llm_check.ladder.configurations import Configuration
 from validate.llm_check.models import on_device
 from validate.llm_check.tokenizer import TokenInfo
-from validate.llm_check.warmstart import Recipe, WarmStart, sft_one, train_models
+from validate.llm_check.warmstart import Recipe, WarmStart, train_models
 
 __all__ = ["model_name", "file_sha256", "sft_model", "ladder_warm_start"]
 
@@ -63,9 +62,8 @@ def sft_model(cfg: Config, role: str, recipe: Recipe, steps: int, seed: int,
             raise ValueError(f"checkpoint {str(path)!r} was trained with {have}, not {want}")
         model = Qwen3ForCausalLM.from_pretrained(str(path), local_files_only=True)
     else:
-        model = trained if trained is not None else sft_one(
-            replace(cfg, threads=torch.get_num_threads()), tokenizer, info, recipe, steps, seed,
-            f"{path.name} SFT")
+        model = trained if trained is not None else train_models(
+            cfg, tokenizer, info, [(recipe, steps, seed, f"{path.name} SFT")])[0]
         tmp = path.with_name(path.name + ".partial")
         model.save_pretrained(str(tmp), safe_serialization=True)
         write_json(tmp / "recipe.json", want)
@@ -91,7 +89,8 @@ def ladder_warm_start(cfg: Config, conf: Configuration, warm_seed: int,
     torch.set_grad_enabled(True)
     trained = dict(zip([a[0] for a in missing], train_models(
         cfg, tokenizer, info, [(rec, steps, seed, f"{model_name(role, rec, steps, seed)} SFT")
-                               for role, rec, steps, seed in missing]), strict=True))
+                               for role, rec, steps, seed in missing]), strict=True)
+                   ) if missing else {}
     (teacher, t_rec), (student, s_rec) = (
         sft_model(cfg, *a, tokenizer, info, folder, trained.get(a[0])) for a in asked)
     return WarmStart(teacher, student, {"configuration": conf.name, "teacher": t_rec,
