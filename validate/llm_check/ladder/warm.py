@@ -87,10 +87,12 @@ def ladder_warm_start(cfg: Config, conf: Configuration, warm_seed: int,
     missing = [a for a in asked
                if not (folder / model_name(*a) / "model.safetensors").exists()]
     torch.set_grad_enabled(True)
-    trained = dict(zip([a[0] for a in missing], train_models(
-        cfg, tokenizer, info, [(rec, steps, seed, f"{model_name(role, rec, steps, seed)} SFT")
-                               for role, rec, steps, seed in missing]), strict=True)
-                   ) if missing else {}
+    trained = {}
+    if missing:
+        models = train_models(cfg, tokenizer, info, [
+            (rec, steps, seed, f"{model_name(role, rec, steps, seed)} SFT")
+            for role, rec, steps, seed in missing])
+        trained = {role: m for (role, *_), m in zip(missing, models, strict=True)}
     (teacher, t_rec), (student, s_rec) = (
         sft_model(cfg, *a, tokenizer, info, folder, trained.get(a[0])) for a in asked)
     return WarmStart(teacher, student, {"configuration": conf.name, "teacher": t_rec,
